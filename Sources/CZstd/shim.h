@@ -1,0 +1,3 @@
+// CZstd: libzstd, the compressor of .vgpk tensor chunks.
+#include <zstd.h>
+#include <zstd_errors.h>
