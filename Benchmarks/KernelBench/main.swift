@@ -1,0 +1,116 @@
+// vgbench: kernel throughput of the compute core, the numbers in docs/BENCHMARKS.md.
+//
+//   swift run -c release vgbench            # full run (about a minute)
+//   swift run -c release vgbench --quick    # fewer repetitions
+//
+// Every figure is the median of repeated timed runs, printed as GFLOP/s counting a multiply-add
+// as 2 operations. Ratios are computed within this one run: the machines are shared and noisy.
+import CBLAS
+import Foundation
+import VGCore
+
+let args = CommandLine.arguments
+let quick = args.contains("--quick")
+let minSeconds = quick ? 0.15 : 0.5
+
+func now() -> Double {
+    var ts = timespec()
+    clock_gettime(CLOCK_MONOTONIC, &ts)
+    return Double(ts.tv_sec) + Double(ts.tv_nsec) * 1e-9
+}
+
+/// Median seconds of one call of `body`, repeated for at least `minSeconds` (and at least 5 times).
+func timeIt(_ body: () throws -> Void) rethrows -> Double {
+    try body()   // warm-up: scratch buffers, caches, OpenBLAS buffers
+    var times: [Double] = []
+    let start = now()
+    while times.count < 5 || now() - start < minSeconds {
+        let t0 = now()
+        try body()
+        times.append(now() - t0)
+        if times.count >= 200 { break }
+    }
+    times.sort()
+    return times[times.count / 2]
+}
+
+func gaussian(_ n: Int, seed: UInt64) -> [Float] {
+    var s = seed &* 0x9E3779B97F4A7C15 | 1
+    func next() -> Double {
+        s ^= s << 13; s ^= s >> 7; s ^= s << 17
+        return (Double(s >> 11) + 0.5) / Double(1 << 53)
+    }
+    return (0..<n).map { _ in Float((-2 * log(next())).squareRoot() * cos(2 * .pi * next())) }
+}
+
+func pad(_ s: String, _ n: Int) -> String { s.count >= n ? s : s + String(repeating: " ", count: n - s.count) }
+func fmt(_ x: Double, _ d: Int = 1) -> String { String(format: "%.\(d)f", x) }
+
+print("vgbench — machine: \(ProcessInfo.processInfo.activeProcessorCount) cores, kernel path \(KernelPath.best.rawValue)")
+print("")
+print("## GEMM  y[M,N] = x[M,K] · W[N,K]ᵀ   (GFLOP/s, 2 ops per multiply-add)")
+print("")
+print("| M x K x N | threads | sgemm (OpenBLAS threads) | sgemm (vgrt pool) | int8 | int4 | int8 / sgemm | int4 / sgemm |")
+print("|---|---|---|---|---|---|---|---|")
+let shapes = [(512, 256, 1024), (512, 1024, 256), (2048, 384, 1536)]
+for (m, k, n) in shapes {
+    let xv = gaussian(m * k, seed: 1), wv = gaussian(n * k, seed: 2)
+    let x = try Tensor(shape: [m, k], values: xv), w = try Tensor(shape: [n, k], values: wv)
+    let y = try Tensor(zeros: [m, n])
+    let q8 = WeightMatrix.q8(try Q8Matrix(quantizing: w)), q4 = WeightMatrix.q4(try Q4Matrix(quantizing: w))
+    let flops = 2.0 * Double(m) * Double(k) * Double(n)
+    for threads in [1, 2] {
+        let ctx = try ComputeContext(threads: threads)
+        // OpenBLAS's own threading, one call (what a program that just calls cblas_sgemm gets).
+        openblas_set_num_threads(Int32(threads))
+        let tBlas = timeIt {
+            x.floats[0] += 1e-7
+            cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, Int32(m), Int32(n), Int32(k), 1,
+                        x.floats.baseAddress, Int32(k), w.floats.baseAddress, Int32(k), 0, y.floats.baseAddress, Int32(n))
+        }
+        openblas_set_num_threads(1)
+        let tPool = try timeIt { x.floats[0] += 1e-7; try ctx.linear(x, .f32(w), into: y) }
+        let t8 = try timeIt { x.floats[0] += 1e-7; try ctx.linear(x, q8, into: y) }
+        let t4 = try timeIt { x.floats[0] += 1e-7; try ctx.linear(x, q4, into: y) }
+        let best = min(tBlas, tPool)
+        print("| \(m) x \(k) x \(n) | \(threads) | \(fmt(flops / tBlas / 1e9)) | \(fmt(flops / tPool / 1e9)) | \(fmt(flops / t8 / 1e9)) | \(fmt(flops / t4 / 1e9)) | \(fmt(best / t8, 2))x | \(fmt(best / t4, 2))x |")
+    }
+}
+
+print("")
+print("## Attention  (head dim 64, 4 heads; GFLOP/s counts 4·T²·Dh per head)")
+print("")
+print("| T | threads | flash (online softmax) ms | two sgemm calls ms (QKᵀ, PV; no softmax) | flash / sgemm time | flash GFLOP/s |")
+print("|---|---|---|---|---|---|")
+for t in [512, 2048] {
+    let heads = 4, dh = 64, d = heads * dh
+    let q = try Tensor(shape: [t, d], values: gaussian(t * d, seed: 3))
+    let kt = try Tensor(shape: [t, d], values: gaussian(t * d, seed: 4))
+    let v = try Tensor(shape: [t, d], values: gaussian(t * d, seed: 5))
+    let out = try Tensor(zeros: [t, d])
+    var scores = [Float](repeating: 0, count: t * t)
+    var pv = [Float](repeating: 0, count: t * dh)
+    let flops = 4.0 * Double(t) * Double(t) * Double(dh) * Double(heads)
+    for threads in [1, 2] {
+        let ctx = try ComputeContext(threads: threads)
+        let tFlash = try timeIt { q.floats[0] += 1e-7; try ctx.attention(q: q, k: kt, v: v, heads: heads, into: out) }
+        // The same products as plain sgemm calls on the materialised [T, T] score matrix, per head.
+        let tGemm = try timeIt {
+            q.floats[0] += 1e-7
+            for h in 0..<heads {
+                try scores.withUnsafeMutableBufferPointer { s in
+                    try ctx.gemm(transA: false, transB: true, m: t, n: t, k: dh, alpha: 0.125,
+                                 a: UnsafeBufferPointer(rebasing: UnsafeBufferPointer(q.floats)[(h * dh)...]), lda: d,
+                                 b: UnsafeBufferPointer(rebasing: UnsafeBufferPointer(kt.floats)[(h * dh)...]), ldb: d,
+                                 c: s, ldc: t)
+                    try pv.withUnsafeMutableBufferPointer { o in
+                        try ctx.gemm(transA: false, transB: false, m: t, n: dh, k: t, a: UnsafeBufferPointer(s), lda: t,
+                                     b: UnsafeBufferPointer(rebasing: UnsafeBufferPointer(v.floats)[(h * dh)...]), ldb: d,
+                                     c: o, ldc: dh)
+                    }
+                }
+            }
+        }
+        print("| \(t) | \(threads) | \(fmt(tFlash * 1e3, 2)) | \(fmt(tGemm * 1e3, 2)) | \(fmt(tFlash / tGemm, 2))x | \(fmt(flops / tFlash / 1e9)) |")
+    }
+}
