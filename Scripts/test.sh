@@ -1,0 +1,17 @@
+#!/usr/bin/env bash
+# The test suite, as the README and CI run it:
+#   1. installs the Debian packages (quick when present),
+#   2. builds and runs every Swift test in release mode (numeric loops are far too slow in debug;
+#      -enable-testing keeps @testable imports working),
+#   3. cross-checks the SIMD kernel paths against the portable path: AVX2 natively, NEON for arm64
+#      under qemu-aarch64 (installed on demand on Debian; reported as skipped where it cannot be).
+set -euo pipefail
+cd "$(dirname "$0")/.."
+./Scripts/install-deps.sh
+swift build -c release -Xswiftc -enable-testing --build-tests
+swift test -c release -Xswiftc -enable-testing --skip-build
+if [ "$(id -u)" -eq 0 ] || command -v sudo >/dev/null; then
+    ./Scripts/test-kernel-paths.sh --install
+else
+    ./Scripts/test-kernel-paths.sh
+fi
