@@ -247,7 +247,7 @@ static VGK_AVX2 void avx2_gemm_q4(const vgk_act *a, const vgk_weights_q4 *w, con
         for (size_t n = n0; n < n1; n++) {
             const uint8_t *b0 = w->nib + n * wstride;
             const int16_t *s0 = w->iscale + n * groups;
-            __m256 f0 = _mm256_setzero_ps(), f1 = f0, f2 = f0, f3 = f0, f4 = f0, f5 = f0, f6 = f0, f7 = f0;
+            __m256 f[8];
             for (size_t g0 = 0; g0 < groups; g0 += VGK_Q4_FLUSH_GROUPS) {
                 size_t g1 = g0 + VGK_Q4_FLUSH_GROUPS < groups ? g0 + VGK_Q4_FLUSH_GROUPS : groups;
                 __m256i c0 = _mm256_setzero_si256(), c1 = c0, c2 = c0, c3 = c0, c4 = c0, c5 = c0, c6 = c0, c7 = c0;
@@ -259,13 +259,15 @@ static VGK_AVX2 void avx2_gemm_q4(const vgk_act *a, const vgk_weights_q4 *w, con
                     Q4_STEP(c4, LOAD(ug + 4 * kp), wv, sv); Q4_STEP(c5, LOAD(ug + 5 * kp), wv, sv);
                     Q4_STEP(c6, LOAD(ug + 6 * kp), wv, sv); Q4_STEP(c7, LOAD(ug + 7 * kp), wv, sv);
                 }
-                f0 = _mm256_add_ps(f0, _mm256_cvtepi32_ps(c0)); f1 = _mm256_add_ps(f1, _mm256_cvtepi32_ps(c1));
-                f2 = _mm256_add_ps(f2, _mm256_cvtepi32_ps(c2)); f3 = _mm256_add_ps(f3, _mm256_cvtepi32_ps(c3));
-                f4 = _mm256_add_ps(f4, _mm256_cvtepi32_ps(c4)); f5 = _mm256_add_ps(f5, _mm256_cvtepi32_ps(c5));
-                f6 = _mm256_add_ps(f6, _mm256_cvtepi32_ps(c6)); f7 = _mm256_add_ps(f7, _mm256_cvtepi32_ps(c7));
+                // The float lanes live in memory between flushes (rare: one per 64 groups), so the
+                // inner loop keeps all 16 registers for the integer work. 0 + x == x: the first flush
+                // stores instead of adding, with the same bits.
+                __m256i c[8] = {c0, c1, c2, c3, c4, c5, c6, c7};
+                for (int r = 0; r < 8; r++)
+                    f[r] = g0 == 0 ? _mm256_cvtepi32_ps(c[r]) : _mm256_add_ps(f[r], _mm256_cvtepi32_ps(c[r]));
             }
             // Same arithmetic as q4_store, eight rows at once: sa * (rowscale * (total - corr)) + bias.
-            __m256 t = hsum8x8_ps(f0, f1, f2, f3, f4, f5, f6, f7);
+            __m256 t = hsum8x8_ps(f[0], f[1], f[2], f[3], f[4], f[5], f[6], f[7]);
             __m256 v = _mm256_mul_ps(_mm256_set1_ps(w->rowscale[n]), _mm256_sub_ps(t, _mm256_set1_ps(w->corr[n])));
             v = _mm256_mul_ps(_mm256_loadu_ps(a->scale + m), v);
             if (bias) v = _mm256_add_ps(v, _mm256_set1_ps(bias[n]));
