@@ -15,6 +15,8 @@ let package = Package(
         .library(name: "VGCore", targets: ["VGCore"]),
         // Kernel benchmark: GFLOP/s of sgemm / int8 / int4 GEMM and attention (docs/BENCHMARKS.md).
         .executable(name: "vgbench", targets: ["vgbench"]),
+        // BEGIN products (formats: safetensors, tokenizer)
+        // END products (formats)
         // BEGIN products (issue 3: ShapeWorld / ShapeBench / video I/O)
         // END products
     ],
@@ -35,6 +37,9 @@ let package = Package(
         .target(name: "CVGKernels", path: "Sources/CVGKernels"),
         .target(name: "VGCore", dependencies: ["CVGKernels", "CBLAS"], path: "Sources/VGCore"),
 
+        // BEGIN targets (formats: safetensors, tokenizer)
+        // END targets (formats)
+
         // BEGIN targets (issue 3: ShapeWorld / ShapeBench / video I/O)
         // END targets
 
@@ -43,6 +48,8 @@ let package = Package(
 
         // MARK: Tests
         .testTarget(name: "VGCoreTests", dependencies: ["VGCore", "CVGKernels"], path: "Tests/VGCoreTests"),
+        // BEGIN tests (formats)
+        // END tests (formats)
         // BEGIN tests (issue 3)
         // END tests
     ]
