@@ -36,6 +36,8 @@ let package = Package(
         // SIMD kernels: AVX2+FMA+F16C and NEON paths beside a portable C path, chosen at run time.
         .target(name: "CVGKernels", path: "Sources/CVGKernels"),
         .target(name: "VGCore", dependencies: ["CVGKernels", "CBLAS"], path: "Sources/VGCore"),
+        // The model's forward pass (text encoder + video DiT) and the flow-matching sampler.
+        .target(name: "VGModel", dependencies: ["VGCore"], path: "Sources/VGModel"),
 
         // BEGIN targets (formats: safetensors, tokenizer)
         // END targets (formats)
@@ -48,6 +50,7 @@ let package = Package(
 
         // MARK: Tests
         .testTarget(name: "VGCoreTests", dependencies: ["VGCore", "CVGKernels"], path: "Tests/VGCoreTests"),
+        .testTarget(name: "VGModelTests", dependencies: ["VGModel", "VGCore"], path: "Tests/VGModelTests"),
         // BEGIN tests (formats)
         // END tests (formats)
         // BEGIN tests (issue 3)

@@ -11,6 +11,7 @@ public struct RoPETable: Sendable {
     public let headDim: Int
     let cos: [Float]   // [tokens, headDim / 2]
     let sin: [Float]   // [tokens, headDim / 2]
+    let negSin: [Float] // [tokens, headDim / 2], for the inverse rotation
 
     /// Positions 0..<tokens along one axis.
     public static func oneD(tokens: Int, headDim: Int, base: Double = 10_000) throws -> RoPETable {
@@ -41,11 +42,24 @@ public struct RoPETable: Sendable {
             for f in fx { let a = Double(x) * f; c[i] = Float(Foundation.cos(a)); s[i] = Float(Foundation.sin(a)); i += 1 }
             tok += 1
         } } }
-        return RoPETable(tokens: tokens, headDim: headDim, cos: c, sin: s)
+        return RoPETable(tokens: tokens, headDim: headDim, cos: c, sin: s, negSin: s.map { -$0 })
     }
 }
 
 extension ComputeContext {
+    /// Unchecked, strided form: rows of `x` are `ld` floats apart and hold `heads` heads of
+    /// table.headDim from their start (a fused qkv row rotates q and k with two calls).
+    /// `inverse` rotates by the negative angles (the backward pass of a rotation).
+    package func applyRoPEUnchecked(_ x: UnsafeMutablePointer<Float>, ld: Int, heads: Int, table: RoPETable, inverse: Bool = false) {
+        let ops = self.ops, half = table.headDim / 2, xp = SharedPointer(x)
+        table.cos.withUnsafeBufferPointer { cb in (inverse ? table.negSin : table.sin).withUnsafeBufferPointer { sb in
+            let cp = SharedPointer(UnsafeMutablePointer(mutating: cb.baseAddress!)), sp = SharedPointer(UnsafeMutablePointer(mutating: sb.baseAddress!))
+            forRowChunks(table.tokens) { r0, r1 in
+                ops.pointee.rope(xp.p + r0 * ld, r1 - r0, heads, table.headDim, ld, cp.p + r0 * half, sp.p + r0 * half)
+            }
+        } }
+    }
+
     /// Rotates every head of x in place: x `[B, T, H * Dh]` or `[T, H * Dh]` with T == table.tokens.
     public func applyRoPE(_ x: Tensor, heads: Int, table: RoPETable) throws {
         guard x.dtype == .f32, heads > 0, let d = x.shape.last, d == heads * table.headDim, x.shape.count >= 2,

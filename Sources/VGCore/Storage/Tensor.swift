@@ -30,6 +30,24 @@ public struct Tensor: @unchecked Sendable {
         self.storage = try AlignedBuffer(byteCount: bytes)
     }
 
+    /// A tensor over existing storage (no copy): the first `shape`-many elements of `storage`.
+    /// Lets a buffer sized for the largest case serve smaller shapes (variable text lengths).
+    /// - Throws: `VGError.shapeMismatch` when the storage is too small for the shape.
+    public init(viewing storage: AlignedBuffer, shape: [Int], dtype: DType = .f32) throws {
+        guard dtype == .f32 || dtype == .f16 else { throw VGError.unsupported("views of \(dtype) tensors") }
+        let n = try CheckedSize.product(shape, "tensor view shape")
+        let bytes = try dtype.byteCount(rows: 1, k: n)
+        guard bytes <= storage.byteCount else {
+            throw VGError.shapeMismatch("view \(shape) needs \(bytes) bytes, storage has \(storage.byteCount)")
+        }
+        self.shape = shape
+        self.dtype = dtype
+        self.storage = storage
+    }
+
+    /// The same storage seen with another shape of no more elements.
+    public func view(_ shape: [Int]) throws -> Tensor { try Tensor(viewing: storage, shape: shape, dtype: dtype) }
+
     /// An f32 tensor holding `values` (count must match the shape).
     public init(shape: [Int], values: [Float]) throws {
         try self.init(zeros: shape, dtype: .f32)
@@ -42,6 +60,17 @@ public struct Tensor: @unchecked Sendable {
     /// The f32 elements (requires dtype f32).
     public var floats: UnsafeMutableBufferPointer<Float> {
         UnsafeMutableBufferPointer(start: storage.pointer(as: Float.self), count: dtype == .f32 ? count : 0)
+    }
+
+    /// Sets every f32 element to `value`.
+    public func fill(_ value: Float) { floats.update(repeating: value) }
+
+    /// Copies the f32 elements of `other` (same element count) into this tensor.
+    public func copy(from other: Tensor) throws {
+        guard dtype == .f32, other.dtype == .f32, other.count == count else {
+            throw VGError.shapeMismatch("copy: \(other.shape) \(other.dtype) into \(shape) \(dtype)")
+        }
+        storage.raw.copyMemory(from: other.storage.raw, byteCount: count * 4)
     }
 
     /// A copy of the f32 elements as an array (f16 tensors are widened).

@@ -1,0 +1,118 @@
+import VGCore
+
+/// Flow-matching sampling (rectified flow, ../shared/ALGORITHMS.md §1): start from Gaussian noise at
+/// s = 1 and integrate the velocity to s = 0 with Euler steps over a shifted grid, with
+/// classifier-free guidance. The model predicts the clean clip x0; the velocity is
+/// v = (x_s - x0_hat) / max(s, minNoiseLevel).
+///
+/// Sampling is a `Sequence` of steps (as in mlx-swift-examples' denoise iterator): progress,
+/// cancellation and previews come from the loop that consumes it.
+public struct FlowSampler: Sequence {
+    /// Options of one sampling run.
+    public struct Options: Sendable, Equatable {
+        /// Euler steps, e.g. 50 for the teacher, 4 for a distilled student.
+        public var steps: Int
+        /// Guidance weight w: v = v_u + w (v_c - v_u); 1 disables guidance (one pass per step).
+        public var guidance: Float
+        /// Grid shift k: s' = k s / (1 + (k - 1) s); larger spends more steps at high noise.
+        public var shift: Float
+        /// Seed of the initial noise.
+        public var seed: UInt64
+        public init(steps: Int = 50, guidance: Float = 5, shift: Float = 3, seed: UInt64 = 0) {
+            self.steps = steps; self.guidance = guidance; self.shift = shift; self.seed = seed
+        }
+    }
+
+    /// One finished step: `clip` holds x at `level` (the prediction of the clean clip once level is 0).
+    public struct Step {
+        public let index: Int, total: Int
+        public let level: Float
+        public let clip: Tensor     // [F, H, W, 3]
+        /// The model's clean-clip prediction at this step (a preview).
+        public let predicted: Tensor
+    }
+
+    /// The noise levels 1 = s_0 > s_1 > ... > s_N = 0 of `steps` Euler steps with shift k.
+    public static func grid(steps: Int, shift k: Float) -> [Float] {
+        (0...steps).map { i in
+            let s = 1 - Float(i) / Float(steps)
+            return k * s / (1 + (k - 1) * s)
+        }
+    }
+
+    let model: VideoDiT
+    let ctx: ComputeContext
+    let options: Options
+    let cond: ModelActivations, uncond: ModelActivations?
+    let shouldStop: (() -> Bool)?
+
+    /// - Parameters:
+    ///   - prompt / empty: token ids of the prompt and of the empty prompt (for guidance).
+    ///   - shouldStop: asked between model blocks; a true answer ends the sequence with an error.
+    public init(model: VideoDiT, context ctx: ComputeContext, prompt: [Int32], empty: [Int32], options: Options,
+                shouldStop: (() -> Bool)? = nil) throws {
+        guard (1...10_000).contains(options.steps) else { throw ModelError.badInput("steps \(options.steps) outside 1...10000") }
+        guard options.guidance.isFinite, options.shift.isFinite, options.shift > 0 else {
+            throw ModelError.badInput("guidance \(options.guidance) / shift \(options.shift) must be finite, shift positive")
+        }
+        self.model = model; self.ctx = ctx; self.options = options; self.shouldStop = shouldStop
+        cond = try ModelActivations(config: model.config, saveForBackward: false)
+        try model.encodeText(ctx, tokens: prompt, acts: cond)
+        if options.guidance != 1 {
+            let u = try ModelActivations(config: model.config, saveForBackward: false)
+            try model.encodeText(ctx, tokens: empty, acts: u)
+            uncond = u
+        } else {
+            uncond = nil
+        }
+    }
+
+    public func makeIterator() -> Iterator { Iterator(sampler: self) }
+
+    /// Produces one Euler step per `next()`; after an error (e.g. cancellation) it returns nil and
+    /// `error` holds the reason.
+    public struct Iterator: IteratorProtocol {
+        let sampler: FlowSampler
+        let grid: [Float]
+        var index = 0
+        var x: Tensor?, x0: Tensor?, scratch: Tensor?
+        public private(set) var error: Error?
+
+        init(sampler: FlowSampler) {
+            self.sampler = sampler
+            grid = FlowSampler.grid(steps: sampler.options.steps, shift: sampler.options.shift)
+        }
+
+        public mutating func next() -> Step? {
+            guard error == nil, index < grid.count - 1 else { return nil }
+            do { return try step() } catch { self.error = error; return nil }
+        }
+
+        mutating func step() throws -> Step {
+            let c = sampler.model.config, shape = [c.frames, c.height, c.width, 3]
+            if x == nil {
+                let t = try Tensor(zeros: shape)
+                var rng = SeededRandom(seed: sampler.options.seed)
+                rng.fillGaussian(t.floats)
+                x = t; x0 = try Tensor(zeros: shape); scratch = try Tensor(zeros: shape)
+            }
+            guard let x, let x0, let scratch else { throw ModelError.badInput("sampler state") }
+            let s = grid[index], sNext = grid[index + 1], w = sampler.options.guidance
+            let denom = Swift.max(s, c.minNoiseLevel)
+            // x0 prediction with guidance (guidance on x0 equals guidance on v at the same x_s and s).
+            let pc = try sampler.model.predict(sampler.ctx, noisy: x, level: s, acts: sampler.cond, shouldStop: sampler.shouldStop)
+            try sampler.model.unpatchify(pc, into: x0)
+            if let u = sampler.uncond {
+                let pu = try sampler.model.predict(sampler.ctx, noisy: x, level: s, acts: u, shouldStop: sampler.shouldStop)
+                try sampler.model.unpatchify(pu, into: scratch)
+                let a = x0.floats, b = scratch.floats
+                for i in 0..<a.count { a[i] = b[i] + w * (a[i] - b[i]) }
+            }
+            // Euler: x <- x + (s' - s) v,  v = (x - x0) / max(s, smin)
+            let xv = x.floats, pv = x0.floats, ds = sNext - s
+            for i in 0..<xv.count { xv[i] += ds * (xv[i] - pv[i]) / denom }
+            index += 1
+            return Step(index: index, total: grid.count - 1, level: sNext, clip: x, predicted: x0)
+        }
+    }
+}

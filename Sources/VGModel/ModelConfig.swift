@@ -1,0 +1,100 @@
+/// The architecture of a text-to-video model: a text encoder and a diffusion transformer (DiT)
+/// trained with flow matching in pixel space. Stored with every checkpoint (JSON in the metadata),
+/// so a file says what it contains.
+///
+/// Shape legend used across VGModel:
+///   F, H, W  frames, height, width of a clip (pixels, RGB in [-1, 1])
+///   pt, ph, pw  patch size along t, y, x;  T = (F/pt)(H/ph)(W/pw) video tokens
+///   P = pt·ph·pw·3 values per patch;  D model width;  L text tokens;  Dt text width
+public struct ModelConfig: Codable, Equatable, Sendable {
+    /// Frames of a clip, e.g. 16.
+    public var frames: Int
+    /// Height and width in pixels, e.g. 64 x 64.
+    public var height: Int, width: Int
+    /// Patch size along (t, y, x), e.g. (2, 8, 8): 512 tokens of 384 values for 16 x 64 x 64.
+    public var patchT: Int, patchH: Int, patchW: Int
+    /// DiT width D, e.g. 192.
+    public var modelWidth: Int
+    /// DiT blocks, e.g. 4.
+    public var depth: Int
+    /// Attention heads (D must divide into heads of even size), e.g. 4.
+    public var heads: Int
+    /// MLP hidden size as a multiple of D, e.g. 4.
+    public var mlpRatio: Int
+    /// Sinusoidal frequencies of the timestep embedding, e.g. 128 (its size is twice this).
+    public var timeFrequencies: Int
+
+    /// Text vocabulary size (the tokenizer's), e.g. 1024.
+    public var vocabSize: Int
+    /// Longest token sequence the text encoder takes, e.g. 48.
+    public var maxTextTokens: Int
+    /// Text encoder width Dt, e.g. 192.
+    public var textWidth: Int
+    /// Text encoder blocks and heads, e.g. 2 and 4.
+    public var textDepth: Int, textHeads: Int
+
+    /// Flow-matching sampling defaults: shifted grid s' = k s / (1 + (k - 1) s), e.g. k = 3.
+    public var samplingShift: Float
+    /// Smallest noise level used to turn an x-prediction into a velocity, e.g. 0.05 (JiT clamps likewise).
+    public var minNoiseLevel: Float
+
+    public init(frames: Int = 16, height: Int = 64, width: Int = 64, patchT: Int = 2, patchH: Int = 8, patchW: Int = 8,
+                modelWidth: Int = 192, depth: Int = 4, heads: Int = 4, mlpRatio: Int = 4, timeFrequencies: Int = 128,
+                vocabSize: Int = 1024, maxTextTokens: Int = 48, textWidth: Int = 192, textDepth: Int = 2, textHeads: Int = 4,
+                samplingShift: Float = 3, minNoiseLevel: Float = 0.05) {
+        self.frames = frames; self.height = height; self.width = width
+        self.patchT = patchT; self.patchH = patchH; self.patchW = patchW
+        self.modelWidth = modelWidth; self.depth = depth; self.heads = heads; self.mlpRatio = mlpRatio
+        self.timeFrequencies = timeFrequencies
+        self.vocabSize = vocabSize; self.maxTextTokens = maxTextTokens; self.textWidth = textWidth
+        self.textDepth = textDepth; self.textHeads = textHeads
+        self.samplingShift = samplingShift; self.minNoiseLevel = minNoiseLevel
+    }
+
+    /// Token grid (t, y, x) and count T.
+    public var grid: (t: Int, y: Int, x: Int) { (frames / patchT, height / patchH, width / patchW) }
+    public var tokens: Int { grid.t * grid.y * grid.x }
+    /// Values per patch P.
+    public var patchValues: Int { patchT * patchH * patchW * 3 }
+    /// Head size of the DiT and of the text encoder.
+    public var headDim: Int { modelWidth / heads }
+    public var textHeadDim: Int { textWidth / textHeads }
+
+    /// Checks every field and their relations; a config read from a file goes through this.
+    public func validate() throws {
+        func need(_ ok: Bool, _ why: String) throws { if !ok { throw ModelError.invalidConfig(why) } }
+        try need([frames, height, width, patchT, patchH, patchW, modelWidth, depth, heads, mlpRatio, timeFrequencies,
+                  vocabSize, maxTextTokens, textWidth, textDepth, textHeads].allSatisfy { $0 > 0 }, "every size must be positive")
+        try need([frames, height, width, modelWidth, textWidth, vocabSize, maxTextTokens].allSatisfy { $0 <= 1 << 16 },
+                 "a size is above 65536")
+        try need(depth <= 256 && textDepth <= 256 && mlpRatio <= 16 && timeFrequencies <= 4096, "depth, mlpRatio or timeFrequencies too large")
+        try need(frames % patchT == 0 && height % patchH == 0 && width % patchW == 0,
+                 "clip \(frames)x\(height)x\(width) is not a multiple of the patch \(patchT)x\(patchH)x\(patchW)")
+        try need(modelWidth % heads == 0 && headDim % 2 == 0, "model width \(modelWidth) must split into \(heads) heads of even size")
+        try need(textWidth % textHeads == 0 && textHeadDim % 2 == 0, "text width \(textWidth) must split into \(textHeads) heads of even size")
+        try need(tokens <= 1 << 16, "\(tokens) video tokens is too many")
+        try need(samplingShift.isFinite && samplingShift > 0, "sampling shift must be positive")
+        try need(minNoiseLevel.isFinite && minNoiseLevel > 0 && minNoiseLevel < 1, "minNoiseLevel must be in (0, 1)")
+    }
+}
+
+/// Errors of the model code.
+public enum ModelError: Error, Equatable, CustomStringConvertible, Sendable {
+    /// The configuration is inconsistent (the message says which field).
+    case invalidConfig(String)
+    /// A parameter tensor is missing or has the wrong shape, e.g. "blocks.3.attn.qkv.weight".
+    case badParameter(String)
+    /// An input (tokens, clip, noise level) does not fit the model.
+    case badInput(String)
+    /// The computation was cancelled by the caller.
+    case cancelled
+
+    public var description: String {
+        switch self {
+        case .invalidConfig(let m): return "invalid model config: \(m)"
+        case .badParameter(let m): return "bad parameter: \(m)"
+        case .badInput(let m): return "bad input: \(m)"
+        case .cancelled: return "cancelled"
+        }
+    }
+}

@@ -1,0 +1,117 @@
+import XCTest
+@testable import VGCore
+@testable import VGModel
+
+/// A tiny config that runs in milliseconds.
+let tinyConfig = ModelConfig(frames: 4, height: 8, width: 8, patchT: 2, patchH: 4, patchW: 4, modelWidth: 16, depth: 2,
+                             heads: 2, mlpRatio: 2, timeFrequencies: 8, vocabSize: 40, maxTextTokens: 6, textWidth: 12,
+                             textDepth: 1, textHeads: 2)
+
+/// Random parameters (small Gaussian), deterministic.
+func randomParameters(_ c: ModelConfig, seed: UInt64, scale: Float = 0.2) throws -> ParameterSet {
+    let p = try ParameterSet(config: c)
+    var rng = SeededRandom(seed: seed)
+    for n in p.names { rng.fillGaussian(try p.tensor(n).floats, scale: scale) }
+    return p
+}
+
+final class VideoDiTTests: XCTestCase {
+    func testConfigValidation() {
+        XCTAssertNoThrow(try ModelConfig().validate())
+        XCTAssertNoThrow(try tinyConfig.validate())
+        var c = tinyConfig; c.patchH = 3
+        XCTAssertThrowsError(try c.validate())
+        c = tinyConfig; c.heads = 3
+        XCTAssertThrowsError(try c.validate())
+        c = tinyConfig; c.frames = -4
+        XCTAssertThrowsError(try c.validate())
+        // The default config: 512 tokens of 384 values; a few million parameters.
+        let d = ModelConfig()
+        XCTAssertEqual(d.tokens, 512); XCTAssertEqual(d.patchValues, 384)
+        let n = ParameterSet.layout(d).reduce(0) { $0 + $1.shape.reduce(1, *) }
+        print("default config parameters: \(n)")
+        XCTAssertTrue((2_000_000...6_000_000).contains(n), "\(n)")
+    }
+
+    func testPatchifyRoundTrip() throws {
+        let p = try randomParameters(tinyConfig, seed: 1)
+        let model = try VideoDiT(weights: try ModelWeights(p, config: tinyConfig))
+        let clip = try Tensor(shape: [4, 8, 8, 3], values: (0..<768).map(Float.init))
+        let patches = try Tensor(zeros: [tinyConfig.tokens, tinyConfig.patchValues]), back = try Tensor(zeros: [4, 8, 8, 3])
+        try model.patchify(clip, into: patches)
+        try model.unpatchify(patches, into: back)
+        XCTAssertEqual(back.toArray(), clip.toArray())
+        // Token 1 is (t 0, y 0, x 1): its first value is pixel (f 0, y 0, x 4, c 0) = 12.
+        XCTAssertEqual(patches.toArray()[tinyConfig.patchValues], 12)
+    }
+
+    func testForwardIsDeterministicAndThreadIndependent() throws {
+        let p = try randomParameters(tinyConfig, seed: 2)
+        let model = try VideoDiT(weights: try ModelWeights(p, config: tinyConfig))
+        var rng = SeededRandom(seed: 3)
+        let clip = try Tensor(zeros: [4, 8, 8, 3]); rng.fillGaussian(clip.floats)
+        var outs: [[Float]] = []
+        for threads in [1, 2, 1] {
+            let ctx = try ComputeContext(threads: threads)
+            let acts = try ModelActivations(config: tinyConfig, saveForBackward: threads == 2)
+            try model.encodeText(ctx, tokens: [1, 7, 9, 2], acts: acts)
+            outs.append(try model.predict(ctx, noisy: clip, level: 0.7, acts: acts).toArray())
+        }
+        XCTAssertEqual(outs[0], outs[1]); XCTAssertEqual(outs[0], outs[2])
+        XCTAssertTrue(outs[0].allSatisfy(\.isFinite))
+        // The prompt matters.
+        let ctx = try ComputeContext()
+        let acts = try ModelActivations(config: tinyConfig, saveForBackward: false)
+        try model.encodeText(ctx, tokens: [1, 8, 2], acts: acts)
+        XCTAssertNotEqual(try model.predict(ctx, noisy: clip, level: 0.7, acts: acts).toArray(), outs[0])
+    }
+
+    func testBadInputs() throws {
+        let model = try VideoDiT(weights: try ModelWeights(try randomParameters(tinyConfig, seed: 4), config: tinyConfig))
+        let ctx = try ComputeContext(), acts = try ModelActivations(config: tinyConfig, saveForBackward: false)
+        XCTAssertThrowsError(try model.predict(ctx, noisy: try Tensor(zeros: [4, 8, 8, 3]), level: 0.5, acts: acts)) // no text yet
+        XCTAssertThrowsError(try model.encodeText(ctx, tokens: [], acts: acts))
+        XCTAssertThrowsError(try model.encodeText(ctx, tokens: [1, 2, 3, 4, 5, 6, 7], acts: acts))
+        XCTAssertThrowsError(try model.encodeText(ctx, tokens: [1, 40], acts: acts))
+        XCTAssertThrowsError(try model.encodeText(ctx, tokens: [-1], acts: acts))
+        try model.encodeText(ctx, tokens: [1, 2], acts: acts)
+        XCTAssertThrowsError(try model.predict(ctx, noisy: try Tensor(zeros: [4, 8, 8, 2]), level: 0.5, acts: acts))
+        XCTAssertThrowsError(try model.predict(ctx, noisy: try Tensor(zeros: [4, 8, 8, 3]), level: .nan, acts: acts))
+        XCTAssertThrowsError(try model.predict(ctx, noisy: try Tensor(zeros: [4, 8, 8, 3]), level: 0.5, acts: acts,
+                                               shouldStop: { true })) { XCTAssertEqual($0 as? ModelError, .cancelled) }
+        // Parameters of the wrong shape are named.
+        let p = try ParameterSet(config: tinyConfig)
+        var bad = tinyConfig; bad.modelWidth = 32
+        XCTAssertThrowsError(try ModelWeights(config: bad, tensor: { try p.tensor($0) }, linearWeight: { .f32(try p.tensor($0)) })) {
+            XCTAssertTrue("\($0)".contains("expected"), "\($0)")
+        }
+    }
+
+    func testSamplerGridAndDeterminism() throws {
+        let g = FlowSampler.grid(steps: 4, shift: 3)
+        XCTAssertEqual(g.first, 1); XCTAssertEqual(g.last, 0)
+        XCTAssertTrue(zip(g, g.dropFirst()).allSatisfy { $0 > $1 })
+        XCTAssertEqual(g[2], 0.75, accuracy: 1e-6)   // 3 * 0.5 / (1 + 2 * 0.5)
+        let model = try VideoDiT(weights: try ModelWeights(try randomParameters(tinyConfig, seed: 5), config: tinyConfig))
+        func run(_ seed: UInt64, threads: Int) throws -> [Float] {
+            let sampler = try FlowSampler(model: model, context: try ComputeContext(threads: threads), prompt: [1, 5, 2], empty: [1, 2],
+                                          options: .init(steps: 3, guidance: 4, shift: 3, seed: seed))
+            var last: [Float] = []
+            var count = 0
+            for step in sampler { last = step.clip.toArray(); count += 1 }
+            XCTAssertEqual(count, 3)
+            return last
+        }
+        let a = try run(7, threads: 1)
+        XCTAssertEqual(a, try run(7, threads: 2))
+        XCTAssertNotEqual(a, try run(8, threads: 1))
+        XCTAssertTrue(a.allSatisfy(\.isFinite))
+        // Cancellation ends the sequence with the error.
+        let s = try FlowSampler(model: model, context: try ComputeContext(), prompt: [1, 2], empty: [1, 2],
+                                options: .init(steps: 3, seed: 1), shouldStop: { true })
+        var it = s.makeIterator()
+        XCTAssertNil(it.next())
+        XCTAssertEqual(it.error as? ModelError, .cancelled)
+        XCTAssertThrowsError(try FlowSampler(model: model, context: try ComputeContext(), prompt: [1], empty: [1], options: .init(steps: 0)))
+    }
+}
