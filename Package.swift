@@ -39,6 +39,10 @@ let package = Package(
         // The model's forward pass (text encoder + video DiT) and the flow-matching sampler.
         .target(name: "VGModel", dependencies: ["VGCore"], path: "Sources/VGModel"),
 
+        // MARK: Post-training tools
+        // Backward passes, optimisers and the training loop (autograd-free, llm.c style).
+        .target(name: "VGTraining", dependencies: ["VGModel", "VGCore", "CBLAS"], path: "Tools/VGTraining"),
+
         // BEGIN targets (formats: safetensors, tokenizer)
         // END targets (formats)
 
@@ -51,6 +55,7 @@ let package = Package(
         // MARK: Tests
         .testTarget(name: "VGCoreTests", dependencies: ["VGCore", "CVGKernels"], path: "Tests/VGCoreTests"),
         .testTarget(name: "VGModelTests", dependencies: ["VGModel", "VGCore"], path: "Tests/VGModelTests"),
+        .testTarget(name: "VGTrainingTests", dependencies: ["VGTraining", "VGModel", "VGCore"], path: "Tests/VGTrainingTests"),
         // BEGIN tests (formats)
         // END tests (formats)
         // BEGIN tests (issue 3)

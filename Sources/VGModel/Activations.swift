@@ -41,7 +41,7 @@ public final class ModelActivations: @unchecked Sendable {
 
     /// One text-encoder block's tensors, sized for Lmax.
     public final class TextBlock: @unchecked Sendable {
-        let input, norm1, qkv, attn, afterAttn, norm2, fc1, gelu: AlignedBuffer
+        package let input, norm1, qkv, attn, afterAttn, norm2, fc1, gelu: AlignedBuffer   // [Lmax, Dt] (qkv 3Dt, fc1 and gelu 4Dt)
         init(_ c: ModelConfig) throws {
             let n = c.maxTextTokens * c.textWidth * 4
             input = try AlignedBuffer(byteCount: n); norm1 = try AlignedBuffer(byteCount: n)
@@ -76,7 +76,8 @@ public final class ModelActivations: @unchecked Sendable {
     public let pooled: Tensor         // [Dt] mean of the text output over tokens
     public let pooledCond: Tensor     // [D]  text_pool(pooled)
     /// Tokens of the last encoded prompt.
-    public internal(set) var textLength = 0
+    public internal(set) var textTokens: [Int32] = []
+    public var textLength: Int { textTokens.count }
 
     public init(config: ModelConfig, saveForBackward: Bool) throws {
         try config.validate()

@@ -29,7 +29,7 @@ public struct VideoDiT: @unchecked Sendable {
         let c = config, w = weights, dt = c.textWidth, l = tokens.count
         guard (1...c.maxTextTokens).contains(l) else { throw ModelError.badInput("\(l) text tokens; the model takes 1...\(c.maxTextTokens)") }
         guard tokens.allSatisfy({ $0 >= 0 && Int($0) < c.vocabSize }) else { throw ModelError.badInput("token id outside 0..<\(c.vocabSize)") }
-        acts.textLength = l
+        acts.textTokens = tokens
         // x = token embedding + position embedding   [L, Dt]
         let x0 = try Tensor(viewing: acts.textBlock(0).input, shape: [l, dt])
         let e = w.tokenEmbedding.floats, p = w.positionEmbedding.floats, xp = x0.floats

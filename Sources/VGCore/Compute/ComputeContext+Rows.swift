@@ -5,7 +5,7 @@ import CVGKernels
 extension ComputeContext {
     static let rowChunk = 32
 
-    func forRowChunks(_ rows: Int, _ body: (Int, Int) -> Void) {
+    package func forRowChunks(_ rows: Int, _ body: (Int, Int) -> Void) {
         let chunks = (rows + ComputeContext.rowChunk - 1) / ComputeContext.rowChunk
         pool.parallelFor(chunks) { c, _ in body(c * ComputeContext.rowChunk, min(rows, c * ComputeContext.rowChunk + ComputeContext.rowChunk)) }
     }

@@ -17,7 +17,7 @@ public final class ComputeContext: @unchecked Sendable {
     /// Scratch buffers reused across calls.
     public let scratch: ScratchArena
 
-    let ops: UnsafePointer<vgk_ops>
+    package let ops: UnsafePointer<vgk_ops>
     var kernels: vgk_ops { ops.pointee }
 
     /// - Parameters:
@@ -41,7 +41,7 @@ public final class ComputeContext: @unchecked Sendable {
 }
 
 /// A mutable pointer that may cross into pool tasks; each task writes a disjoint part.
-struct SharedPointer<T>: @unchecked Sendable {
-    let p: UnsafeMutablePointer<T>
-    init(_ p: UnsafeMutablePointer<T>) { self.p = p }
+package struct SharedPointer<T>: @unchecked Sendable {
+    package let p: UnsafeMutablePointer<T>
+    package init(_ p: UnsafeMutablePointer<T>) { self.p = p }
 }

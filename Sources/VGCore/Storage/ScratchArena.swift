@@ -6,6 +6,8 @@ public final class ScratchArena: @unchecked Sendable {
     /// What a scratch buffer is for; each purpose has its own buffers.
     public enum Slot: Int, CaseIterable, Sendable {
         case quantizedActivations, activationScales, attentionScores, attentionOutput, attentionStats
+        /// Used by the training backward passes (VGTraining).
+        case backwardProbabilities, backwardScores
     }
 
     private var buffers: [[AlignedBuffer?]]
@@ -17,7 +19,7 @@ public final class ScratchArena: @unchecked Sendable {
     }
 
     /// At least `bytes` bytes for `slot` of `worker`, 64-byte aligned. Contents are unspecified.
-    func buffer(_ slot: Slot, worker: Int = 0, bytes: Int) throws -> UnsafeMutableRawPointer {
+    package func buffer(_ slot: Slot, worker: Int = 0, bytes: Int) throws -> UnsafeMutableRawPointer {
         if let b = buffers[slot.rawValue][worker], b.byteCount >= bytes { return b.raw }
         let old = buffers[slot.rawValue][worker]?.byteCount ?? 0
         let b = try AlignedBuffer(byteCount: max(bytes, old + old / 2))
