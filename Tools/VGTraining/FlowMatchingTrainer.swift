@@ -1,0 +1,102 @@
+import Foundation
+import VGCore
+import VGModel
+
+/// One training example: a clip in [-1, 1] and the token ids of its caption.
+public struct TrainingSample: Sendable {
+    public var clip: Tensor        // [F, H, W, 3]
+    public var tokens: [Int32]     // [L], including bos / eos
+    public init(clip: Tensor, tokens: [Int32]) { self.clip = clip; self.tokens = tokens }
+}
+
+/// Flow-matching training of `VideoDiT` (../shared/ALGORITHMS.md §1, JiT's x-prediction with a
+/// v-loss): draw s = sigmoid(u), u ~ N(0, 1) (logit-normal), noise e; x_s = (1 - s) x0 + s e; the model
+/// predicts x0; the loss is |v_hat - v|² with v_hat = (x_s - x0_hat) / s and v = e - x0, which equals
+/// |x0_hat - x0|² / s², with s clamped below at `minNoiseLevel`.
+///
+/// Samples are processed one at a time and their gradients accumulate, so a batch of any size is
+/// gradient accumulation over microbatches of one.
+public final class FlowMatchingTrainer: @unchecked Sendable {
+    public let config: ModelConfig
+    public let params: ParameterSet
+    public let grads: ParameterSet
+    public let optimizer: AdamW
+    public let ctx: ComputeContext
+    /// The random stream of noise levels and noise; part of the resumable state.
+    public var rng: SeededRandom
+    let acts: ModelActivations
+    let backward: ModelBackward
+    let noisy: Tensor, target: Tensor, dOutput: Tensor
+
+    /// Statistics of one optimizer step.
+    public struct StepStats: Sendable {
+        public var loss: Float, gradNorm: Float, learningRate: Float, samples: Int
+    }
+
+    public init(config: ModelConfig, params: ParameterSet, optimizer: OptimizerConfig, context: ComputeContext, seed: UInt64) throws {
+        try config.validate()
+        self.config = config
+        self.params = params
+        grads = try ParameterSet(config: config)
+        self.optimizer = try AdamW(config: optimizer, modelConfig: config, initialWeights: params)
+        ctx = context
+        rng = SeededRandom(seed: seed)
+        acts = try ModelActivations(config: config, saveForBackward: true)
+        backward = try ModelBackward(config: config)
+        noisy = try Tensor(zeros: [config.frames, config.height, config.width, 3])
+        target = try Tensor(zeros: [config.tokens, config.patchValues])
+        dOutput = try Tensor(zeros: [config.tokens, config.patchValues])
+    }
+
+    /// Initial weights: Gaussian (std 0.02) for matrices and embeddings, ones for norm scales, zeros for
+    /// biases, and zeros for every adaLN projection and the final linear (adaLN-Zero: each block starts
+    /// as the identity and the model predicts 0).
+    public static func initialize(_ p: ParameterSet, seed: UInt64) throws {
+        var rng = SeededRandom(seed: seed)
+        for name in p.names {
+            let t = try p.tensor(name)
+            if name.hasSuffix("norm1.weight") || name.hasSuffix("norm2.weight") || name.hasSuffix("norm.weight") || name.hasSuffix("cross_norm.weight") {
+                t.fill(1)
+            } else if name.hasSuffix(".bias") || name.contains("adaln") || name.hasPrefix("final.linear") {
+                t.fill(0)
+            } else {
+                rng.fillGaussian(t.floats, scale: 0.02)
+            }
+        }
+    }
+
+    /// Loss and gradient of one sample at noise level s with noise from the trainer's stream;
+    /// gradients accumulate (scaled by `weight`, e.g. 1 / batch size).
+    public func accumulate(_ sample: TrainingSample, weight: Float, level fixedLevel: Float? = nil) throws -> Float {
+        let c = config
+        guard sample.clip.shape == noisy.shape else { throw ModelError.badInput("clip \(sample.clip.shape), expected \(noisy.shape)") }
+        let s = fixedLevel ?? 1 / (1 + Foundation.exp(-rng.gaussian()))
+        let x0 = sample.clip.floats, xs = noisy.floats
+        rng.fillGaussian(xs)
+        for i in 0..<xs.count { xs[i] = (1 - s) * x0[i] + s * xs[i] }
+        let model = try VideoDiT(weights: try ModelWeights(params, config: c))
+        try model.encodeText(ctx, tokens: sample.tokens, acts: acts)
+        let out = try model.predict(ctx, noisy: noisy, level: s, acts: acts).floats
+        try model.patchify(sample.clip, into: target)
+        let tv = target.floats, dv = dOutput.floats
+        let sc = max(s, c.minNoiseLevel), n = Float(out.count)
+        var loss: Double = 0
+        for i in 0..<out.count {
+            let diff = out[i] - tv[i]
+            loss += Double(diff * diff)
+            dv[i] = weight * 2 * diff / (n * sc * sc)
+        }
+        try backward.backward(ctx, model: model, acts: acts, dOutput: dOutput, grads: grads)
+        return Float(loss) / (n * sc * sc)
+    }
+
+    /// One optimizer step over `batch` (gradient accumulation over its samples).
+    public func step(_ batch: [TrainingSample]) throws -> StepStats {
+        guard !batch.isEmpty else { throw ModelError.badInput("empty batch") }
+        grads.zero()
+        var loss: Float = 0
+        for sample in batch { loss += try accumulate(sample, weight: 1 / Float(batch.count)) / Float(batch.count) }
+        let (norm, lr) = try optimizer.update(params, grads: grads)
+        return StepStats(loss: loss, gradNorm: norm, learningRate: lr, samples: batch.count)
+    }
+}
