@@ -8,6 +8,8 @@
 import CBLAS
 import Foundation
 import VGCore
+import VGModel
+import VGTraining
 
 let args = CommandLine.arguments
 let quick = args.contains("--quick")
@@ -112,5 +114,53 @@ for t in [512, 2048] {
             }
         }
         print("| \(t) | \(threads) | \(fmt(tFlash * 1e3, 2)) | \(fmt(tGemm * 1e3, 2)) | \(fmt(tFlash / tGemm, 2))x | \(fmt(flops / tFlash / 1e9)) |")
+    }
+}
+
+// MARK: - Training throughput (default model config)
+
+/// Multiply-add FLOPs of one training step on one sample (forward + backward), counted from the
+/// config: every linear 2·M·K·N forward and twice that backward (input and weight gradients);
+/// self-attention 4·T²·D forward and 10·T²·D backward (recomputed scores, dV, dP, dQ, dK).
+func trainingFlops(_ c: ModelConfig, textTokens l: Int) -> Double {
+    let t = Double(c.tokens), d = Double(c.modelWidth), r = Double(c.mlpRatio), p = Double(c.patchValues)
+    let lt = Double(l), dt = Double(c.textWidth), tf = Double(2 * c.timeFrequencies)
+    var linear = 0.0, attention = 0.0
+    linear += 2 * t * p * d * 2                                  // patch embed, final linear
+    linear += Double(c.depth) * (2 * t * d * d * (3 + 1 + 1 + 1 + 2 * r) + 2 * lt * d * 2 * d)
+    linear += Double(c.textDepth) * 2 * lt * dt * dt * (3 + 1 + 8) + 2 * lt * dt * d
+    linear += 2 * (tf * d + d * d + dt * d) + Double(c.depth) * 2 * d * 6 * d
+    attention += Double(c.depth) * (4 * t * t * d + 4 * t * lt * d) + Double(c.textDepth) * 4 * lt * lt * dt
+    return 3 * linear + attention * (14.0 / 4.0)
+}
+
+if !args.contains("--no-train") {
+    print("")
+    print("## Training step (default config, one sample per step)")
+    print("")
+    let c = ModelConfig()
+    let textTokens = 16
+    let flops = trainingFlops(c, textTokens: textTokens)
+    print("config: \(c.frames)x\(c.height)x\(c.width) clip, \(c.tokens) tokens, D \(c.modelWidth), depth \(c.depth), " +
+          "\(ParameterSet.layout(c).reduce(0) { $0 + $1.shape.reduce(1, *) }) parameters; \(fmt(flops / 1e9, 2)) GFLOP per sample")
+    print("")
+    print("| threads | samples/s | GFLOP/s | sgemm GFLOP/s (vgrt pool, 512x192x768) | share of sgemm |")
+    print("|---|---|---|---|---|")
+    for threads in [1, 2] {
+        let ctx = try ComputeContext(threads: threads)
+        let params = try ParameterSet(config: c)
+        try FlowMatchingTrainer.initialize(params, seed: 1)
+        // Non-zero adaLN / final weights so every branch does real work.
+        var rng = SeededRandom(seed: 2)
+        for n in params.names where n.contains("adaln") || n.hasPrefix("final.linear.weight") { rng.fillGaussian(try params.tensor(n).floats, scale: 0.02) }
+        let trainer = try FlowMatchingTrainer(config: c, params: params, optimizer: OptimizerConfig(), context: ctx, seed: 3)
+        let clip = try Tensor(zeros: [c.frames, c.height, c.width, 3]); rng.fillGaussian(clip.floats, scale: 0.5)
+        let sample = TrainingSample(clip: clip, tokens: (0..<textTokens).map { Int32($0 % c.vocabSize) })
+        let tStep = try timeIt { _ = try trainer.step([sample]) }
+        let x = try Tensor(shape: [512, 192], values: gaussian(512 * 192, seed: 4)), w = try Tensor(shape: [768, 192], values: gaussian(768 * 192, seed: 5))
+        let y = try Tensor(zeros: [512, 768])
+        let tGemm = try timeIt { x.floats[0] += 1e-7; try ctx.linear(x, .f32(w), into: y) }
+        let gemmRate = 2.0 * 512 * 192 * 768 / tGemm / 1e9, rate = flops / tStep / 1e9
+        print("| \(threads) | \(fmt(1 / tStep, 2)) | \(fmt(rate)) | \(fmt(gemmRate)) | \(fmt(100 * rate / gemmRate))% |")
     }
 }

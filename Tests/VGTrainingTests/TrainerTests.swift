@@ -64,3 +64,28 @@ final class TrainerTests: XCTestCase {
         XCTAssertEqual(trainer.optimizer.step, 300)
     }
 }
+
+final class ParityTests: XCTestCase {
+    /// The trainer's forward (activations saved per block, the path the backward reads) and the
+    /// runtime's forward (one shared set of buffers) are one definition; they must agree exactly.
+    func testTrainingForwardEqualsRuntimeForward() throws {
+        let c = ModelConfig(frames: 4, height: 16, width: 16, patchT: 2, patchH: 4, patchW: 4, modelWidth: 32, depth: 3,
+                            heads: 4, mlpRatio: 2, timeFrequencies: 16, vocabSize: 50, maxTextTokens: 8, textWidth: 24,
+                            textDepth: 2, textHeads: 2)
+        let p = try ParameterSet(config: c)
+        var rng = SeededRandom(seed: 30)
+        for n in p.names { rng.fillGaussian(try p.tensor(n).floats, scale: 0.2) }
+        let model = try VideoDiT(weights: try ModelWeights(p, config: c))
+        let clip = try Tensor(zeros: [4, 16, 16, 3]); rng.fillGaussian(clip.floats)
+        var outs: [[Float]] = []
+        for (save, threads) in [(true, 2), (false, 1)] {
+            let acts = try ModelActivations(config: c, saveForBackward: save)
+            let ctx = try ComputeContext(threads: threads)
+            try model.encodeText(ctx, tokens: [1, 4, 9, 16, 2], acts: acts)
+            outs.append(try model.predict(ctx, noisy: clip, level: 0.4, acts: acts).toArray())
+        }
+        let maxDiff = zip(outs[0], outs[1]).map { abs($0 - $1) }.max() ?? 0
+        print("  training forward vs runtime forward: max |diff| = \(maxDiff)")
+        XCTAssertEqual(maxDiff, 0)
+    }
+}
