@@ -38,6 +38,8 @@ let package = Package(
         .target(name: "VGCore", dependencies: ["CVGKernels", "CBLAS"], path: "Sources/VGCore"),
         // The model's forward pass (text encoder + video DiT) and the flow-matching sampler.
         .target(name: "VGModel", dependencies: ["VGCore"], path: "Sources/VGModel"),
+        // The packed model format (.vgpk): writer, validating reader, quantisation policy.
+        .target(name: "VGPack", dependencies: ["VGModel", "VGCore", "CZstd"], path: "Sources/VGPack"),
 
         // MARK: Post-training tools
         // Backward passes, optimisers and the training loop (autograd-free, llm.c style).
@@ -55,6 +57,7 @@ let package = Package(
         // MARK: Tests
         .testTarget(name: "VGCoreTests", dependencies: ["VGCore", "CVGKernels"], path: "Tests/VGCoreTests"),
         .testTarget(name: "VGModelTests", dependencies: ["VGModel", "VGCore"], path: "Tests/VGModelTests"),
+        .testTarget(name: "VGPackTests", dependencies: ["VGPack", "VGModel", "VGCore"], path: "Tests/VGPackTests"),
         .testTarget(name: "VGTrainingTests", dependencies: ["VGTraining", "VGModel", "VGCore"], path: "Tests/VGTrainingTests"),
         // BEGIN tests (formats)
         // END tests (formats)
