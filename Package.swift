@@ -16,6 +16,8 @@ let package = Package(
         // Kernel benchmark: GFLOP/s of sgemm / int8 / int4 GEMM and attention (docs/BENCHMARKS.md).
         .executable(name: "vgbench", targets: ["vgbench"]),
         // BEGIN products (formats: safetensors, tokenizer)
+        // Hugging Face safetensors, read (validated, never trapping) and written (atomic, deterministic).
+        .library(name: "VGFormat", targets: ["VGFormat"]),
         // END products (formats)
         // BEGIN products (issue 3: ShapeWorld / ShapeBench / video I/O)
         // END products
@@ -38,6 +40,7 @@ let package = Package(
         .target(name: "VGCore", dependencies: ["CVGKernels", "CBLAS"], path: "Sources/VGCore"),
 
         // BEGIN targets (formats: safetensors, tokenizer)
+        .target(name: "VGFormat", dependencies: ["VGCore"], path: "Sources/VGFormat"),
         // END targets (formats)
 
         // BEGIN targets (issue 3: ShapeWorld / ShapeBench / video I/O)
@@ -49,6 +52,7 @@ let package = Package(
         // MARK: Tests
         .testTarget(name: "VGCoreTests", dependencies: ["VGCore", "CVGKernels"], path: "Tests/VGCoreTests"),
         // BEGIN tests (formats)
+        .testTarget(name: "VGFormatTests", dependencies: ["VGFormat", "VGCore"], path: "Tests/VGFormatTests"),
         // END tests (formats)
         // BEGIN tests (issue 3)
         // END tests
