@@ -18,6 +18,8 @@ let package = Package(
         // BEGIN products (formats: safetensors, tokenizer)
         // Hugging Face safetensors, read (validated, never trapping) and written (atomic, deterministic).
         .library(name: "VGFormat", targets: ["VGFormat"]),
+        // Byte-level BPE tokenizer: training, encoding, decoding, JSON serialisation.
+        .library(name: "VGText", targets: ["VGText"]),
         // END products (formats)
         // BEGIN products (issue 3: ShapeWorld / ShapeBench / video I/O)
         // END products
@@ -41,6 +43,7 @@ let package = Package(
 
         // BEGIN targets (formats: safetensors, tokenizer)
         .target(name: "VGFormat", dependencies: ["VGCore"], path: "Sources/VGFormat"),
+        .target(name: "VGText", path: "Sources/VGText"),
         // END targets (formats)
 
         // BEGIN targets (issue 3: ShapeWorld / ShapeBench / video I/O)
@@ -53,6 +56,7 @@ let package = Package(
         .testTarget(name: "VGCoreTests", dependencies: ["VGCore", "CVGKernels"], path: "Tests/VGCoreTests"),
         // BEGIN tests (formats)
         .testTarget(name: "VGFormatTests", dependencies: ["VGFormat", "VGCore"], path: "Tests/VGFormatTests"),
+        .testTarget(name: "VGTextTests", dependencies: ["VGText"], path: "Tests/VGTextTests"),
         // END tests (formats)
         // BEGIN tests (issue 3)
         // END tests
