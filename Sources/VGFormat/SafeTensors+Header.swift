@@ -23,6 +23,8 @@ struct SafeTensorsHeader {
                 throw fail(.duplicateName, member.key, at, "name appears twice in the header")
             }
             if member.key == "__metadata__" {
+                // The reference implementation reads the field as an optional map: null means none.
+                if case .null = member.value { continue }
                 metadata = try Self.metadata(member.value) { why in fail(.invalidHeader, nil, at, "__metadata__: \(why)") }
             } else {
                 tensors.append(try Self.tensor(member, dataStart: dataStart, dataSize: dataSize) { kind, why in

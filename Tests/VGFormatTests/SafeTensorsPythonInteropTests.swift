@@ -124,4 +124,58 @@ final class SafeTensorsPythonInteropTests: XCTestCase {
         XCTAssertEqual(tensors["ids"]?["dtype"] as? String, "int32")
         XCTAssertEqual(tensors["ids"]?["bits"] as? [Int], [7, -1, Int(Int32.max)])
     }
+
+    /// Hand-made edge cases go through both readers: this one and the reference must agree on
+    /// which files are valid.
+    func testAcceptsAndRejectsWhatPythonDoes() throws {
+        let u8 = { (name: String, shape: String, offsets: String) in
+            #""\#(name)":{"dtype":"U8","shape":\#(shape),"data_offsets":\#(offsets)}"#
+        }
+        let cases: [String: Data] = [
+            "plain": Support.craft("{" + u8("w", "[3]", "[0,3]") + "}", dataBytes: 3),
+            "leading-space": Support.craft(" {" + u8("w", "[3]", "[0,3]") + "}", dataBytes: 3),
+            "padded": Support.craft("{" + u8("w", "[3]", "[0,3]") + "}      ", dataBytes: 3),
+            "extra-field": Support.craft(#"{"w":{"dtype":"U8","shape":[3],"data_offsets":[0,3],"x":1}}"#, dataBytes: 3),
+            "metadata-null": Support.craft(#"{"__metadata__":null,"# + u8("w", "[2]", "[0,2]") + "}", dataBytes: 2),
+            "zero-size-last": Support.craft("{" + u8("a", "[2]", "[0,2]") + "," + u8("z", "[0]", "[2,2]") + "}", dataBytes: 2),
+            "scalar": Support.craft("{" + u8("s", "[]", "[0,1]") + "}", dataBytes: 1),
+            "empty": Support.craft("{}"),
+            "duplicate": Support.craft("{" + u8("w", "[1]", "[0,1]") + "," + u8("w", "[1]", "[1,2]") + "}", dataBytes: 2),
+            "gap": Support.craft("{" + u8("a", "[4]", "[0,4]") + "," + u8("b", "[4]", "[5,9]") + "}", dataBytes: 9),
+            "overlap": Support.craft("{" + u8("a", "[4]", "[0,4]") + "," + u8("b", "[4]", "[2,6]") + "}", dataBytes: 6),
+            "trailing-bytes": Support.craft("{}", dataBytes: 1),
+            "metadata-number": Support.craft(#"{"__metadata__":{"k":1}}"#),
+            "offset-2^63": Support.craft("{" + u8("w", "[8]", "[9223372036854775808,9223372036854775816]") + "}", dataBytes: 8),
+            "negative-dim": Support.craft("{" + u8("w", "[-2]", "[0,2]") + "}", dataBytes: 2),
+            "float-dim": Support.craft("{" + u8("w", "[2.0]", "[0,2]") + "}", dataBytes: 2),
+            "size-mismatch": Support.craft("{" + u8("w", "[3]", "[0,2]") + "}", dataBytes: 2),
+            "past-end": Support.craft("{" + u8("w", "[4]", "[0,4]") + "}", dataBytes: 2),
+            "bad-dtype": Support.craft(#"{"w":{"dtype":"F31","shape":[1],"data_offsets":[0,4]}}"#, dataBytes: 4),
+            "not-json": Support.craft("{w}"),
+            "empty-header": Support.craft(""),
+            "header-past-end": Support.craft("{}", length: 64),
+            "short": Data([1, 0, 0]),
+        ]
+        let dir = try Support.temporaryDirectory()
+        for (name, data) in cases { try data.write(to: dir.appendingPathComponent(name)) }
+        let script = """
+        import sys, os, json
+        from safetensors.numpy import load
+        out = {}
+        for name in os.listdir(sys.argv[1]):
+            try:
+                load(open(os.path.join(sys.argv[1], name), "rb").read()); out[name] = True
+            except Exception:
+                out[name] = False
+        print(json.dumps(out))
+        """
+        let python = try runPython(script, [dir.path])
+        var accepted: [String] = []
+        for (name, data) in cases.sorted(by: { $0.key < $1.key }) {
+            let ours = (try? SafeTensorsFile(data: data)) != nil
+            if ours { accepted.append(name) }
+            XCTAssertEqual(ours, python[name] as? Bool, "\(name): this reader \(ours ? "accepts" : "rejects") it, Python safetensors does not")
+        }
+        XCTAssertEqual(accepted, ["empty", "extra-field", "leading-space", "metadata-null", "padded", "plain", "scalar", "zero-size-last"])
+    }
 }

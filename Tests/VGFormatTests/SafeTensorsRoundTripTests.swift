@@ -133,6 +133,9 @@ final class SafeTensorsRoundTripTests: XCTestCase {
         let data = Support.craft(#"{"w":{"dtype":"U8","shape":[3],"data_offsets":[0,3]}}"#, dataBytes: 3)
         let file = try SafeTensorsFile(data: data)
         XCTAssertEqual(try file.rawBytes(named: "w"), Data([0, 1, 2]))
+        // "__metadata__": null means no metadata, as in the reference implementation.
+        let nullMetadata = Support.craft(#"{"__metadata__":null,"w":{"dtype":"U8","shape":[1],"data_offsets":[0,1]}}"#, dataBytes: 1)
+        XCTAssertEqual(try SafeTensorsFile(data: nullMetadata).metadata, [:])
         // A slice of a larger buffer parses the same.
         let sliced = (Data([9, 9]) + data).dropFirst(2)
         XCTAssertEqual(try SafeTensorsFile(data: sliced).rawBytes(named: "w"), Data([0, 1, 2]))
@@ -157,5 +160,31 @@ final class SafeTensorsRoundTripTests: XCTestCase {
             XCTAssertTrue(e?.description.contains("x.safetensors") ?? false, "\(error)")
         }
         XCTAssertThrowsError(try SafeTensorsFile(contentsOf: missing)) { XCTAssertEqual(($0 as? SafeTensorsError)?.kind, .io) }
+    }
+
+    /// A file the size of the default model (24 tensors of [256, 1024] f32: 6.3 M parameters,
+    /// 25 MB): write, open (validate), and convert every tensor. Prints the times for the docs.
+    func testModelSizedFileTimes() throws {
+        let dir = try Support.temporaryDirectory()
+        let url = dir.appendingPathComponent("model-sized.safetensors")
+        let values = (0..<(256 * 1024)).map { Float($0 % 977) * 0.001 - 0.4 }
+        var writer = SafeTensorsWriter(metadata: ["config": "{}"])
+        for i in 0..<24 { try writer.add("blocks.\(i).weight", shape: [256, 1024], values: values) }
+        var clock = Date()
+        try writer.write(to: url)
+        let writeSeconds = Date().timeIntervalSince(clock)
+        for mapped in [false, true] {
+            clock = Date()
+            let file = try SafeTensorsFile(contentsOf: url, mapped: mapped)
+            let openSeconds = Date().timeIntervalSince(clock)
+            clock = Date()
+            var matching = 0
+            for name in file.tensorNames where try file.tensor(named: name).floats[1000] == values[1000] { matching += 1 }
+            let convertSeconds = Date().timeIntervalSince(clock)
+            XCTAssertEqual(matching, 24)
+            XCTAssertLessThan(openSeconds + convertSeconds, 10)
+            print(String(format: "safetensors 25 MB f32 (%@): write %.1f ms, open+validate %.1f ms, to f32 tensors %.1f ms",
+                         mapped ? "mapped" : "read", writeSeconds * 1e3, openSeconds * 1e3, convertSeconds * 1e3))
+        }
     }
 }
