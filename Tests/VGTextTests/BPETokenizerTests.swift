@@ -124,6 +124,13 @@ final class BPETokenizerTests: XCTestCase {
         XCTAssertTrue(json.contains(#""format":"vgrt-byte-bpe""#))
         XCTAssertTrue(json.contains("Ġcircle"), "vocab is readable with GPT-2's byte characters")
         for s in Self.samples { XCTAssertEqual(try back.encode(s), try Self.trained.encode(s)) }
+
+        // The exact layout documented in docs/FORMATS-NOTES.md.
+        let tiny = BPETokenizer.train(corpus: ["cd ab", "ab cd"], vocabSize: 261).jsonString()
+        XCTAssertTrue(tiny.hasPrefix(#"{"first_byte_id":4,"format":"vgrt-byte-bpe","merges":[[101,102]],"#
+            + #""pretokenizer":"space-prefix-classes","special_tokens":["<pad>","<bos>","<eos>","<sep>"],"#
+            + #""version":1,"vocab":["<pad>","<bos>","<eos>","<sep>","Ā","ā","#), tiny)
+        XCTAssertTrue(tiny.hasSuffix(#""ý","þ","ÿ","ab"]}"#), tiny)
     }
 
     func testCorruptSerialisationsAreRejected() throws {
