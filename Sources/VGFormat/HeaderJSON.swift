@@ -1,7 +1,9 @@
 /// A JSON value as parsed from a safetensors header. Objects keep their members in file order with
 /// each key's byte offset so that duplicate keys can be reported (Foundation's parser silently keeps
 /// one of them); numbers keep their text so that integers beyond 64 bits are rejected, not rounded.
-indirect enum HeaderJSON {
+/// Not `indirect`: nesting goes through arrays, and unboxed values keep a hostile header's
+/// parse tree to about 24 bytes per JSON value.
+enum HeaderJSON {
     /// One `"key": value` pair of an object; `offset` is where the key's opening quote stands.
     struct Member {
         let key: String
@@ -58,19 +60,28 @@ struct HeaderJSONParser {
     }
 
     static let maxDepth = 64
+    /// Most JSON values in one header (arrays' and objects' elements included). A header of many
+    /// tensors has about 7 values per tensor, so this allows over two million tensors while
+    /// bounding the parse tree of a hostile 100 MB header (50 M one-digit numbers) to ~400 MB.
+    static let maxValues = 16 << 20
     private let bytes: [UInt8]
+    private let maxValues: Int
     private var pos = 0
+    private var valueCount = 0
 
     /// Parses one JSON document; only whitespace (the format's space padding) may follow it.
-    static func parse(_ bytes: [UInt8]) throws(Failure) -> HeaderJSON {
-        var parser = HeaderJSONParser(bytes: bytes)
+    static func parse(_ bytes: [UInt8], maxValues: Int = HeaderJSONParser.maxValues) throws(Failure) -> HeaderJSON {
+        var parser = HeaderJSONParser(bytes: bytes, maxValues: maxValues)
         let value = try parser.value(depth: 0)
         parser.skipWhitespace()
         guard parser.pos == bytes.count else { throw .syntax("unexpected data after the JSON value", at: parser.pos) }
         return value
     }
 
-    private init(bytes: [UInt8]) { self.bytes = bytes }
+    private init(bytes: [UInt8], maxValues: Int) {
+        self.bytes = bytes
+        self.maxValues = maxValues
+    }
 
     private var current: UInt8? { pos < bytes.count ? bytes[pos] : nil }
 
@@ -87,6 +98,8 @@ struct HeaderJSONParser {
 
     private mutating func value(depth: Int) throws(Failure) -> HeaderJSON {
         guard depth < Self.maxDepth else { throw .syntax("nesting deeper than \(Self.maxDepth)", at: pos) }
+        valueCount += 1
+        guard valueCount <= maxValues else { throw .syntax("more than \(maxValues) JSON values", at: pos) }
         skipWhitespace()
         guard let b = current else { throw .syntax("unexpected end of header", at: pos) }
         switch b {

@@ -111,10 +111,10 @@ struct SafeTensorsHeader {
         do {
             expected = try CheckedSize.multiply(try CheckedSize.product(shape), dtype.byteSize)
         } catch {
-            throw fail(.invalidShape, "shape \(shape) of \(dtypeName) overflows: \(error)")
+            throw fail(.invalidShape, "shape \(describeShape(shape)) of \(dtypeName) has more than Int.max bytes")
         }
         guard expected == end - begin else {
-            throw fail(.sizeMismatch, "shape \(shape) of \(dtypeName) needs \(expected) bytes, data_offsets span \(end - begin)")
+            throw fail(.sizeMismatch, "shape \(describeShape(shape)) of \(dtypeName) needs \(expected) bytes, data_offsets span \(end - begin)")
         }
         // end <= dataSize and dataStart + dataSize is the file size, so these cannot overflow.
         return SafeTensorInfo(name: member.key, dtype: dtype, shape: shape, dataOffsets: begin..<end,

@@ -45,7 +45,7 @@ public struct SafeTensorsWriter: Sendable {
         let n = try elementCount(name, shape)
         guard n == values.count else {
             throw SafeTensorsError(.invalidArgument, file: "<writer>", tensor: name,
-                                   "shape \(shape) needs \(n) values, got \(values.count)")
+                                   "shape \(describeShape(shape)) needs \(n) values, got \(values.count)")
         }
         let bytes = values.withUnsafeBufferPointer { Self.encode($0, as: storage) }
         try insert(name, Entry(dtype: storage == .f32 ? .f32 : .f16, shape: shape, bytes: bytes))
@@ -76,7 +76,7 @@ public struct SafeTensorsWriter: Sendable {
         let n = try elementCount(name, shape)
         guard let expected = try? CheckedSize.multiply(n, dtype.byteSize), expected == bytes.count else {
             throw SafeTensorsError(.sizeMismatch, file: "<writer>", tensor: name,
-                                   "shape \(shape) of \(dtype.rawValue) does not take \(bytes.count) bytes")
+                                   "shape \(describeShape(shape)) of \(dtype.rawValue) does not take \(bytes.count) bytes")
         }
         try insert(name, Entry(dtype: dtype, shape: shape, bytes: Data(bytes)))
     }

@@ -157,30 +157,26 @@ public struct SafeTensorsFile: Sendable {
     ///   when the tensor cannot be allocated.
     public func tensor(named name: String) throws(SafeTensorsError) -> Tensor {
         let info = try info(name)
+        let read: (UnsafeRawBufferPointer, UnsafeMutablePointer<Float>, Int) -> Void
+        switch info.dtype {
+        case .f32: read = LittleEndianFloats.readF32
+        case .f16: read = LittleEndianFloats.readF16
+        case .bf16: read = LittleEndianFloats.readBF16
+        default:
+            throw SafeTensorsError(.unsupportedConversion, file: fileName, tensor: name, byteOffset: info.byteRange.lowerBound,
+                                   "\(info.dtype.rawValue) cannot be converted to f32 (only F32, F16 and BF16)")
+        }
         let out: Tensor
         do {
             out = try Tensor(zeros: info.shape, dtype: .f32)
         } catch {
             throw SafeTensorsError(.invalidArgument, file: fileName, tensor: name, byteOffset: info.byteRange.lowerBound,
-                                   "cannot allocate shape \(info.shape): \(error)")
+                                   "cannot allocate shape \(describeShape(info.shape)): \(error)")
         }
-        let n = out.count
-        let dst = out.storage.pointer(as: Float.self)
         bytes.withUnsafeBytes { all in
-            let src = UnsafeRawBufferPointer(rebasing: all[info.byteRange])
-            switch info.dtype {
-            case .f32: LittleEndianFloats.readF32(src, into: dst, count: n)
-            case .f16: LittleEndianFloats.readF16(src, into: dst, count: n)
-            case .bf16: LittleEndianFloats.readBF16(src, into: dst, count: n)
-            default: break
-            }
+            read(UnsafeRawBufferPointer(rebasing: all[info.byteRange]), out.storage.pointer(as: Float.self), out.count)
         }
-        switch info.dtype {
-        case .f32, .f16, .bf16: return out
-        default:
-            throw SafeTensorsError(.unsupportedConversion, file: fileName, tensor: name, byteOffset: info.byteRange.lowerBound,
-                                   "\(info.dtype.rawValue) cannot be converted to f32 (only F32, F16 and BF16)")
-        }
+        return out
     }
 }
 

@@ -66,3 +66,10 @@ public struct SafeTensorsError: Error, Equatable, CustomStringConvertible, Senda
         return s + ": " + detail
     }
 }
+
+/// A shape for error messages: in full up to 8 dimensions, else the first 8 and the rank, so that
+/// a hostile header with a million dimensions does not make a million-number message.
+func describeShape(_ shape: [Int]) -> String {
+    guard shape.count > 8 else { return "\(shape)" }
+    return "[" + shape.prefix(8).map(String.init).joined(separator: ", ") + ", ... (\(shape.count) dimensions)]"
+}

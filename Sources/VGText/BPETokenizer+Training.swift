@@ -13,7 +13,7 @@ extension BPETokenizer {
             for chunk in Pretokenizer.chunks(bytes) { wordCounts[Array(bytes[chunk]), default: 0] += 1 }
         }
         var trainer = MergeTrainer(words: wordCounts)
-        let wanted = max(0, vocabSize - Int(firstMergeID))
+        let wanted = min(max(0, vocabSize - Int(firstMergeID)), Int(Int32.max - firstMergeID))
         var merges: [Merge] = []
         while merges.count < wanted, let best = trainer.bestPair() {
             let id = firstMergeID + Int32(merges.count)

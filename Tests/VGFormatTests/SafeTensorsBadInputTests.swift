@@ -48,6 +48,22 @@ final class SafeTensorsBadInputTests: XCTestCase {
         XCTAssertEqual(e?.byteOffset, 9)
     }
 
+    func testJSONValueCountIsBounded() throws {
+        let header = Array(#"{"w":{"dtype":"U8","shape":[1,1,1,1],"data_offsets":[0,1]}}"#.utf8)
+        XCTAssertNoThrow(try HeaderJSONParser.parse(header, maxValues: 11))
+        XCTAssertThrowsError(try HeaderJSONParser.parse(header, maxValues: 10)) { error in
+            guard case HeaderJSONParser.Failure.syntax(let why, _) = error else { return XCTFail("\(error)") }
+            XCTAssertTrue(why.contains("more than 10 JSON values"), why)
+        }
+        // A long shape array within the default limit is parsed and then refused by size, quickly.
+        let ones = Array(repeating: "1", count: 1_000_000).joined(separator: ",")
+        let start = Date()
+        let e = Support.parseError(Support.craft(entry(shape: "[\(ones)]"), dataBytes: 8))
+        XCTAssertEqual(e?.kind, .sizeMismatch)
+        XCTAssertLessThan(e?.description.count ?? 0, 300, "the message abbreviates the shape")
+        print(String(format: "1 M-dimension shape rejected in %.0f ms", Date().timeIntervalSince(start) * 1e3))
+    }
+
     func testHeaderStructure() {
         Support.expect(.invalidHeader, Support.craft("[]"))
         Support.expect(.invalidHeader, Support.craft(#"{"__metadata__":{"k":1}}"#))
