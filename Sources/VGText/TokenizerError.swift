@@ -12,6 +12,7 @@ public enum TokenizerError: Error, Equatable, CustomStringConvertible, Sendable 
     /// A serialised tokenizer of a format version this code does not read.
     case unsupportedVersion(Int)
 
+    /// A one-line explanation naming the offending offset, id or field.
     public var description: String {
         switch self {
         case .invalidUTF8(let at): return "invalid UTF-8 at byte \(at)"

@@ -17,8 +17,10 @@ final class SafeTensorsPythonInteropTests: XCTestCase {
            (try? Support.run(python, ["-c", "import safetensors.numpy, numpy"]))?.status == 0 {
             return python
         }
-        guard let made = try? Support.run("/usr/bin/env", ["python3", "-m", "venv", "--clear", Self.venv]), made.status == 0 else {
-            throw XCTSkip("python3 with the venv module is not available, so the interop with Python safetensors was not tested")
+        let made = try? Support.run("/usr/bin/env", ["python3", "-m", "venv", "--clear", Self.venv])
+        guard let made, made.status == 0 else {
+            throw XCTSkip("could not make a venv with python3 at \(Self.venv), so the interop with Python safetensors "
+                          + "was not tested: \(made?.output.suffix(300) ?? "python3 could not be started")")
         }
         let pip = try Support.run(Self.venv + "/bin/pip",
                                   ["install", "--quiet", "--disable-pip-version-check", "safetensors", "numpy"])
