@@ -16,6 +16,10 @@ let package = Package(
         // Kernel benchmark: GFLOP/s of sgemm / int8 / int4 GEMM and attention (docs/BENCHMARKS.md).
         .executable(name: "vgbench", targets: ["vgbench"]),
         // BEGIN products (formats: safetensors, tokenizer)
+        // Hugging Face safetensors, read (validated, never trapping) and written (atomic, deterministic).
+        .library(name: "VGFormat", targets: ["VGFormat"]),
+        // Byte-level BPE tokenizer: training, encoding, decoding, JSON serialisation.
+        .library(name: "VGText", targets: ["VGText"]),
         // END products (formats)
         // BEGIN products (issue 3: ShapeWorld / ShapeBench / video I/O)
         // END products
@@ -46,6 +50,8 @@ let package = Package(
         .target(name: "VGTraining", dependencies: ["VGModel", "VGCore", "CBLAS"], path: "Tools/VGTraining"),
 
         // BEGIN targets (formats: safetensors, tokenizer)
+        .target(name: "VGFormat", dependencies: ["VGCore"], path: "Sources/VGFormat"),
+        .target(name: "VGText", path: "Sources/VGText"),
         // END targets (formats)
 
         // BEGIN targets (issue 3: ShapeWorld / ShapeBench / video I/O)
@@ -60,6 +66,8 @@ let package = Package(
         .testTarget(name: "VGPackTests", dependencies: ["VGPack", "VGModel", "VGCore"], path: "Tests/VGPackTests"),
         .testTarget(name: "VGTrainingTests", dependencies: ["VGTraining", "VGModel", "VGCore"], path: "Tests/VGTrainingTests"),
         // BEGIN tests (formats)
+        .testTarget(name: "VGFormatTests", dependencies: ["VGFormat", "VGCore"], path: "Tests/VGFormatTests"),
+        .testTarget(name: "VGTextTests", dependencies: ["VGText"], path: "Tests/VGTextTests"),
         // END tests (formats)
         // BEGIN tests (issue 3)
         // END tests
