@@ -47,7 +47,7 @@ let package = Package(
 
         // MARK: Post-training tools
         // Backward passes, optimisers and the training loop (autograd-free, llm.c style).
-        .target(name: "VGTraining", dependencies: ["VGModel", "VGCore", "CBLAS"], path: "Tools/VGTraining"),
+        .target(name: "VGTraining", dependencies: ["VGModel", "VGCore", "VGFormat", "CBLAS"], path: "Tools/VGTraining"),
 
         // BEGIN targets (formats: safetensors, tokenizer)
         .target(name: "VGFormat", dependencies: ["VGCore"], path: "Sources/VGFormat"),
@@ -64,7 +64,7 @@ let package = Package(
         .testTarget(name: "VGCoreTests", dependencies: ["VGCore", "CVGKernels"], path: "Tests/VGCoreTests"),
         .testTarget(name: "VGModelTests", dependencies: ["VGModel", "VGCore"], path: "Tests/VGModelTests"),
         .testTarget(name: "VGPackTests", dependencies: ["VGPack", "VGModel", "VGCore"], path: "Tests/VGPackTests"),
-        .testTarget(name: "VGTrainingTests", dependencies: ["VGTraining", "VGModel", "VGCore"], path: "Tests/VGTrainingTests"),
+        .testTarget(name: "VGTrainingTests", dependencies: ["VGTraining", "VGModel", "VGCore", "VGFormat"], path: "Tests/VGTrainingTests"),
         // BEGIN tests (formats)
         .testTarget(name: "VGFormatTests", dependencies: ["VGFormat", "VGCore"], path: "Tests/VGFormatTests"),
         .testTarget(name: "VGTextTests", dependencies: ["VGText"], path: "Tests/VGTextTests"),

@@ -2,6 +2,8 @@ import XCTest
 @testable import VGCore
 @testable import VGModel
 @testable import VGTraining
+import VGFormat
+import Foundation
 
 final class TrainerTests: XCTestCase {
     let config = ModelConfig(frames: 4, height: 8, width: 8, patchT: 2, patchH: 4, patchW: 4, modelWidth: 16, depth: 2,
@@ -87,5 +89,46 @@ final class ParityTests: XCTestCase {
         let maxDiff = zip(outs[0], outs[1]).map { abs($0 - $1) }.max() ?? 0
         print("  training forward vs runtime forward: max |diff| = \(maxDiff)")
         XCTAssertEqual(maxDiff, 0)
+    }
+}
+
+final class CheckpointTests: XCTestCase {
+    /// Train 2 steps, save, train 2 more; restore the save in a fresh trainer and train the same 2:
+    /// the weights must be bit-identical (exact resume: weights, moments, EMA, step, RNG).
+    func testExactResume() throws {
+        let c = ModelConfig(frames: 4, height: 8, width: 8, patchT: 2, patchH: 4, patchW: 4, modelWidth: 16, depth: 1,
+                            heads: 2, mlpRatio: 2, timeFrequencies: 8, vocabSize: 40, maxTextTokens: 6, textWidth: 12,
+                            textDepth: 1, textHeads: 2)
+        let p = try ParameterSet(config: c)
+        try FlowMatchingTrainer.initialize(p, seed: 1)
+        var o = OptimizerConfig(); o.warmupSteps = 2; o.totalSteps = 10; o.learningRate = 1e-3
+        let ctx = try ComputeContext(threads: 2)
+        let trainer = try FlowMatchingTrainer(config: c, params: p, optimizer: o, context: ctx, seed: 2)
+        var rng = SeededRandom(seed: 3)
+        let batches: [[TrainingSample]] = try (0..<4).map { i in
+            let t = try Tensor(zeros: [4, 8, 8, 3]); rng.fillGaussian(t.floats, scale: 0.5)
+            return [TrainingSample(clip: t, tokens: [1, Int32(5 + i), 2])]
+        }
+        _ = try trainer.step(batches[0]); _ = try trainer.step(batches[1])
+        let url = FileManager.default.temporaryDirectory.appendingPathComponent("ckpt-\(getpid()).safetensors")
+        defer { try? FileManager.default.removeItem(at: url) }
+        try TrainingCheckpoint.save(trainer, dataPosition: 2, tokenizer: "{}", to: url)
+        _ = try trainer.step(batches[2]); _ = try trainer.step(batches[3])
+
+        let (resumed, state) = try TrainingCheckpoint.restore(try SafeTensorsFile(contentsOf: url), context: try ComputeContext(threads: 1))
+        XCTAssertEqual(state.step, 2); XCTAssertEqual(state.dataPosition, 2); XCTAssertEqual(state.tokenizer, "{}")
+        _ = try resumed.step(batches[state.dataPosition]); _ = try resumed.step(batches[state.dataPosition + 1])
+        for name in p.names {
+            XCTAssertEqual(try resumed.params.tensor(name).toArray(), try trainer.params.tensor(name).toArray(), name)
+            XCTAssertEqual(try resumed.optimizer.ema!.tensor(name).toArray(), try trainer.optimizer.ema!.tensor(name).toArray(), name)
+        }
+        // A weights-only export is not a training checkpoint.
+        let w = FileManager.default.temporaryDirectory.appendingPathComponent("w-\(getpid()).safetensors")
+        defer { try? FileManager.default.removeItem(at: w) }
+        try TrainingCheckpoint.exportWeights(p, config: c, tokenizer: nil, asHalf: true, to: w)
+        XCTAssertThrowsError(try TrainingCheckpoint.restore(try SafeTensorsFile(contentsOf: w), context: ctx))
+        let (c2, p2) = try TrainingCheckpoint.loadWeights(try SafeTensorsFile(contentsOf: w))
+        XCTAssertEqual(c2, c)
+        XCTAssertEqual(try p2.tensor("blocks.0.attn.qkv.weight").toArray(), try p.tensor("blocks.0.attn.qkv.weight").toArray().map { Float(Float16($0)) })
     }
 }
