@@ -13,6 +13,8 @@ let package = Package(
     products: [
         // The compute core shared by the runtime and the tools: tensors, thread pool, kernels.
         .library(name: "VGCore", targets: ["VGCore"]),
+        // vgpack: safetensors -> .vgpk, inspect, verify.
+        .executable(name: "vgpack", targets: ["vgpack"]),
         // Kernel benchmark: GFLOP/s of sgemm / int8 / int4 GEMM and attention (docs/BENCHMARKS.md).
         .executable(name: "vgbench", targets: ["vgbench"]),
         // BEGIN products (formats: safetensors, tokenizer)
@@ -43,11 +45,15 @@ let package = Package(
         // The model's forward pass (text encoder + video DiT) and the flow-matching sampler.
         .target(name: "VGModel", dependencies: ["VGCore"], path: "Sources/VGModel"),
         // The packed model format (.vgpk): writer, validating reader, quantisation policy.
-        .target(name: "VGPack", dependencies: ["VGModel", "VGCore", "CZstd"], path: "Sources/VGPack"),
+        .target(name: "VGPack", dependencies: ["VGModel", "VGCore", "VGFormat", "CZstd"], path: "Sources/VGPack"),
 
         // MARK: Post-training tools
         // Backward passes, optimisers and the training loop (autograd-free, llm.c style).
         .target(name: "VGTraining", dependencies: ["VGModel", "VGCore", "VGFormat", "CBLAS"], path: "Tools/VGTraining"),
+
+        .executableTarget(name: "vgpack", dependencies: ["VGPack", "VGCore",
+                                                        .product(name: "ArgumentParser", package: "swift-argument-parser")],
+                          path: "Tools/vgpack"),
 
         // BEGIN targets (formats: safetensors, tokenizer)
         .target(name: "VGFormat", dependencies: ["VGCore"], path: "Sources/VGFormat"),
@@ -63,10 +69,12 @@ let package = Package(
         // MARK: Tests
         .testTarget(name: "VGCoreTests", dependencies: ["VGCore", "CVGKernels"], path: "Tests/VGCoreTests"),
         .testTarget(name: "VGModelTests", dependencies: ["VGModel", "VGCore"], path: "Tests/VGModelTests"),
-        .testTarget(name: "VGPackTests", dependencies: ["VGPack", "VGModel", "VGCore"], path: "Tests/VGPackTests"),
+        .testTarget(name: "VGPackTests", dependencies: ["VGPack", "VGModel", "VGCore", "VGFormat", "VGTestSupport"], path: "Tests/VGPackTests"),
+        // Subprocess and Python-venv helpers shared by the interop tests.
+        .target(name: "VGTestSupport", path: "Tests/VGTestSupport"),
         .testTarget(name: "VGTrainingTests", dependencies: ["VGTraining", "VGModel", "VGCore", "VGFormat"], path: "Tests/VGTrainingTests"),
         // BEGIN tests (formats)
-        .testTarget(name: "VGFormatTests", dependencies: ["VGFormat", "VGCore"], path: "Tests/VGFormatTests"),
+        .testTarget(name: "VGFormatTests", dependencies: ["VGFormat", "VGCore", "VGTestSupport"], path: "Tests/VGFormatTests"),
         .testTarget(name: "VGTextTests", dependencies: ["VGText"], path: "Tests/VGTextTests"),
         // END tests (formats)
         // BEGIN tests (issue 3)

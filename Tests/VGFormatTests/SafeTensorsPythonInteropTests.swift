@@ -1,6 +1,7 @@
 import Foundation
 import XCTest
 import VGCore
+import VGTestSupport
 @testable import VGFormat
 
 /// Interchange with the real Python `safetensors` package (Hugging Face's reference implementation,
@@ -8,32 +9,13 @@ import VGCore
 /// `/tmp/vgrt-safetensors-venv` and reused; where python3, venv or the network is missing the tests
 /// are skipped with the reason, never passed.
 final class SafeTensorsPythonInteropTests: XCTestCase {
-    static let venv = "/tmp/vgrt-safetensors-venv"
-
-    /// The venv's python, creating the venv when needed, or `XCTSkip` with the reason.
-    func venvPython() throws -> String {
-        let python = Self.venv + "/bin/python"
-        if FileManager.default.isExecutableFile(atPath: python),
-           (try? Support.run(python, ["-c", "import safetensors.numpy, numpy"]))?.status == 0 {
-            return python
-        }
-        let made = try? Support.run("/usr/bin/env", ["python3", "-m", "venv", "--clear", Self.venv])
-        guard let made, made.status == 0 else {
-            throw XCTSkip("could not make a venv with python3 at \(Self.venv), so the interop with Python safetensors "
-                          + "was not tested: \(made?.output.suffix(300) ?? "python3 could not be started")")
-        }
-        let pip = try Support.run(Self.venv + "/bin/pip",
-                                  ["install", "--quiet", "--disable-pip-version-check", "safetensors", "numpy"])
-        guard pip.status == 0 else {
-            throw XCTSkip("pip could not install safetensors and numpy (offline?), interop not tested: \(pip.output.suffix(400))")
-        }
-        return python
-    }
+    /// The venv's python (shared with the other interop tests), or `XCTSkip` with the reason.
+    func venvPython() throws -> String { try TestProcess.safetensorsPython() }
 
     /// Runs a Python script with arguments and decodes the JSON it prints last.
     func runPython(_ script: String, _ arguments: [String]) throws -> [String: Any] {
         let python = try venvPython()
-        let result = try Support.run(python, ["-c", script] + arguments)
+        let result = try TestProcess.run(python, ["-c", script] + arguments)
         XCTAssertEqual(result.status, 0, result.output)
         let lastLine = result.output.split(separator: "\n").last.map(String.init) ?? ""
         let object = try JSONSerialization.jsonObject(with: Data(lastLine.utf8)) as? [String: Any]

@@ -41,18 +41,4 @@ enum Support {
         XCTAssertEqual(e.file, "crafted.safetensors", file: file, line: line)
         if let tensor { XCTAssertEqual(e.tensor, tensor, "\(e)", file: file, line: line) }
     }
-
-    /// Runs a program, returning its exit status and its stdout and stderr together.
-    static func run(_ executable: String, _ arguments: [String]) throws -> (status: Int32, output: String) {
-        let process = Process()
-        process.executableURL = URL(fileURLWithPath: executable)
-        process.arguments = arguments
-        let pipe = Pipe()
-        process.standardOutput = pipe
-        process.standardError = pipe
-        try process.run()
-        let output = pipe.fileHandleForReading.readDataToEndOfFile()
-        process.waitUntilExit()
-        return (process.terminationStatus, String(decoding: output, as: UTF8.self))
-    }
 }

@@ -1,0 +1,75 @@
+import Foundation
+import VGCore
+import VGFormat
+import VGModel
+
+/// safetensors -> .vgpk, the work behind `vgpack convert`.
+public enum VGPKConverter {
+    public struct Options: Sendable {
+        /// Type of the transformer blocks' linear weights.
+        public var quant: VGPKType = .q8
+        /// Per-tensor overrides: name contains pattern -> type (first match wins).
+        public var keep: [(pattern: String, type: VGPKType)] = []
+        public var zstdLevel: Int32 = 3
+        public var sampler: SamplerDefaults?
+        public var provenance: Provenance?
+        public init() {}
+    }
+
+    /// What a conversion did.
+    public struct Summary: Sendable {
+        public var tensors: Int
+        public var inputBytes: Int
+        public var outputBytes: Int
+        public var types: [VGPKType: Int]
+    }
+
+    /// Converts `input` (a vgrt checkpoint or weights export, with its config in the metadata; or any
+    /// safetensors file, whose float tensors are packed without an architecture section).
+    public static func convert(input: URL, output: URL, options: Options) throws -> Summary {
+        let file = try SafeTensorsFile(contentsOf: input)
+        var meta = VGPKMetadata()
+        meta.tokenizer = file.metadata["vgrt.tokenizer"]
+        meta.sampler = options.sampler
+        meta.provenance = options.provenance
+        var w = VGPKWriter(metadata: meta)
+        w.zstdLevel = options.zstdLevel
+        let policy = QuantizationPolicy(quant: options.quant, keep: options.keep)
+        var types: [VGPKType: Int] = [:]
+        if file.metadata["vgrt.config"] != nil {
+            // A model: exactly the architecture's tensors (optimizer state and EMA copies are left out).
+            let config = try TrainingCheckpointConfig.read(file)
+            let p = try ParameterSet(config: config)
+            for name in p.names { try p.set(name, from: try file.tensor(named: name)) }
+            try w.addModel(p, config: config, policy: policy)
+            for name in p.names { types[policy.type(for: name, shape: try p.tensor(name).shape), default: 0] += 1 }
+        } else {
+            w.metadata.required = []
+            for name in file.tensorNames {
+                let info = try file.info(name)
+                guard [.f32, .f16, .bf16].contains(info.dtype) else { continue }
+                let t = try file.tensor(named: name)
+                var type = policy.type(for: name, shape: t.shape)
+                if (type == .q8 || type == .q4) && t.shape.count != 2 { type = .f16 }
+                try w.add(name, t, as: type)
+                types[type, default: 0] += 1
+            }
+        }
+        try w.write(to: output)
+        let inSize = (try? FileManager.default.attributesOfItem(atPath: input.path)[.size] as? Int) ?? 0
+        let outSize = (try? FileManager.default.attributesOfItem(atPath: output.path)[.size] as? Int) ?? 0
+        return Summary(tensors: types.values.reduce(0, +), inputBytes: inSize ?? 0, outputBytes: outSize ?? 0, types: types)
+    }
+}
+
+/// Reads the `vgrt.config` metadata entry (the same key VGTraining writes).
+enum TrainingCheckpointConfig {
+    static func read(_ file: SafeTensorsFile) throws -> ModelConfig {
+        guard let s = file.metadata["vgrt.config"] else { throw ModelError.badParameter("\(file.fileName): no vgrt.config") }
+        let c: ModelConfig
+        do { c = try JSONDecoder().decode(ModelConfig.self, from: Data(s.utf8)) }
+        catch { throw ModelError.invalidConfig("\(file.fileName): vgrt.config: \(error)") }
+        try c.validate()
+        return c
+    }
+}
