@@ -64,7 +64,7 @@ let package = Package(
         // END targets
 
         // MARK: Benchmarks
-        .executableTarget(name: "vgbench", dependencies: ["VGCore", "VGModel", "VGTraining", "CBLAS"], path: "Benchmarks/KernelBench"),
+        .executableTarget(name: "vgbench", dependencies: ["VGCore", "VGModel", "VGTraining", "VGPack", "CBLAS"], path: "Benchmarks/KernelBench"),
 
         // MARK: Tests
         .testTarget(name: "VGCoreTests", dependencies: ["VGCore", "CVGKernels"], path: "Tests/VGCoreTests"),

@@ -10,6 +10,7 @@ import Foundation
 import VGCore
 import VGModel
 import VGTraining
+import VGPack
 
 let args = CommandLine.arguments
 let quick = args.contains("--quick")
@@ -162,5 +163,63 @@ if !args.contains("--no-train") {
         let tGemm = try timeIt { x.floats[0] += 1e-7; try ctx.linear(x, .f32(w), into: y) }
         let gemmRate = 2.0 * 512 * 192 * 768 / tGemm / 1e9, rate = flops / tStep / 1e9
         print("| \(threads) | \(fmt(1 / tStep, 2)) | \(fmt(rate)) | \(fmt(gemmRate)) | \(fmt(100 * rate / gemmRate))% |")
+    }
+}
+
+// MARK: - Packed model files (.vgpk) at the default config
+
+if !args.contains("--no-pack") {
+    print("")
+    print("## Packed model (.vgpk), default config, Gaussian-initialised weights (std 0.02; no trained model yet)")
+    print("")
+    print("| type | file bytes | % of f32 | load ms (warm, 1 thread) | decompress MB/s (raw bytes) | forward max abs err | forward rel err | 4-step clip PSNR dB |")
+    print("|---|---|---|---|---|---|---|---|")
+    let c = ModelConfig()
+    let params = try ParameterSet(config: c)
+    var prng = SeededRandom(seed: 11)
+    for n in params.names { prng.fillGaussian(try params.tensor(n).floats, scale: n.hasSuffix(".bias") ? 0.01 : 0.02) }
+    for n in params.names where n.hasSuffix("norm1.weight") || n.hasSuffix("norm2.weight") || n.hasSuffix("norm.weight") {
+        try params.tensor(n).fill(1)
+    }
+    let ctx = try ComputeContext(threads: 1)
+    let clip = try Tensor(zeros: [c.frames, c.height, c.width, 3]); prng.fillGaussian(clip.floats)
+    let tokens: [Int32] = [1, 40, 77, 300, 12, 9, 2]
+    func forward(_ w: ModelWeights) throws -> [Float] {
+        let m = try VideoDiT(weights: w), acts = try ModelActivations(config: c, saveForBackward: false)
+        try m.encodeText(ctx, tokens: tokens, acts: acts)
+        return try m.predict(ctx, noisy: clip, level: 0.6, acts: acts).toArray()
+    }
+    func sample(_ w: ModelWeights) throws -> [Float] {
+        let s = try FlowSampler(model: try VideoDiT(weights: w), context: ctx, prompt: tokens, empty: [1, 2],
+                                options: .init(steps: 4, guidance: 3, shift: 3, seed: 5))
+        var last: [Float] = []
+        for step in s { last = step.clip.toArray() }
+        return last
+    }
+    let dir = FileManager.default.temporaryDirectory.appendingPathComponent("vgbench-\(getpid())")
+    try FileManager.default.createDirectory(at: dir, withIntermediateDirectories: true)
+    defer { try? FileManager.default.removeItem(at: dir) }
+    var reference: [Float] = [], refClip: [Float] = [], f32Size = 0
+    for type in [VGPKType.f32, .f16, .q8, .q4] {
+        var w = VGPKWriter(metadata: VGPKMetadata())
+        try w.addModel(params, config: c, policy: QuantizationPolicy(quant: type))
+        let url = dir.appendingPathComponent("m-\(type).vgpk")
+        try w.write(to: url)
+        let size = try FileManager.default.attributesOfItem(atPath: url.path)[.size] as! Int
+        if type == .f32 { f32Size = size }
+        var weights: ModelWeights?
+        let tLoad = try timeIt { weights = try VGPKReader(contentsOf: url).modelWeights() }
+        let reader = try VGPKReader(contentsOf: url)
+        let raw = reader.header.tensors.reduce(0) { $0 + $1.chunks.reduce(0) { $0 + Int($1.rawSize) } }
+        let tDecode = try timeIt { try reader.verify() }
+        let out = try forward(weights!), clipOut = try sample(weights!)
+        if type == .f32 { reference = out; refClip = clipOut }
+        let maxErr = zip(out, reference).map { Double(abs($0 - $1)) }.max() ?? 0
+        let num = zip(out, reference).reduce(0.0) { $0 + Double(($1.0 - $1.1) * ($1.0 - $1.1)) }
+        let den = reference.reduce(0.0) { $0 + Double($1 * $1) }
+        // PSNR on the [-1, 1] pixel range (peak-to-peak 2).
+        let mse = zip(clipOut, refClip).reduce(0.0) { $0 + Double(($1.0 - $1.1) * ($1.0 - $1.1)) } / Double(refClip.count)
+        let psnr = mse == 0 ? "inf" : fmt(10 * log10(4 / mse), 1)
+        print("| \(type.rawValue) | \(size) | \(fmt(100 * Double(size) / Double(f32Size)))% | \(fmt(tLoad * 1e3, 1)) | \(fmt(Double(raw) / tDecode / 1e6, 0)) | \(String(format: "%.2e", maxErr)) | \(String(format: "%.2e", (num / max(den, 1e-30)).squareRoot())) | \(psnr) |")
     }
 }

@@ -8,7 +8,7 @@ public final class ModelActivations: @unchecked Sendable {
     /// One DiT block's tensors (T video tokens, D width, R MLP width, L text tokens).
     public final class Block: @unchecked Sendable {
         public let input: Tensor      // [T, D]   block input h
-        public let mod: Tensor        // [6D]     adaLN output: shift1, scale1, gate1, shift2, scale2, gate2
+        public let mod: Tensor        // [6D]     shared adaLN output + this block's table: shift1, scale1, gate1, shift2, scale2, gate2
         public let shift1, scale1, gate1, shift2, scale2, gate2: Tensor   // [D] each, copies of mod's slices
         public let norm1: Tensor      // [T, D]   LN(h) modulated
         public let qkv: Tensor        // [T, 3D]  q and k after RoPE
@@ -62,6 +62,7 @@ public final class ModelActivations: @unchecked Sendable {
     public let timeAct: Tensor        // SiLU(timeHidden)
     public let cond: Tensor           // time_mlp.fc2(timeAct) + pooledCond
     public let condAct: Tensor        // SiLU(cond), the input of every adaLN
+    public let sharedMod: Tensor      // [6D] adaln(condAct), shared by the blocks
     // Video path.
     public let patches: Tensor        // [T, P] patchified noisy clip
     public let finalInput: Tensor     // [T, D]
@@ -88,6 +89,7 @@ public final class ModelActivations: @unchecked Sendable {
         let d = config.modelWidth, t = config.tokens
         timeFreq = try Tensor(zeros: [2 * config.timeFrequencies])
         timeHidden = try Tensor(zeros: [d]); timeAct = try Tensor(zeros: [d]); cond = try Tensor(zeros: [d]); condAct = try Tensor(zeros: [d])
+        sharedMod = try Tensor(zeros: [6 * d])
         patches = try Tensor(zeros: [t, config.patchValues]); finalInput = try Tensor(zeros: [t, d]); finalMod = try Tensor(zeros: [2 * d])
         finalShift = try Tensor(zeros: [d]); finalScale = try Tensor(zeros: [d])
         finalNorm = try Tensor(zeros: [t, d]); output = try Tensor(zeros: [t, config.patchValues])

@@ -66,10 +66,13 @@ public final class ParameterSet: @unchecked Sendable {
         linear("time_mlp.fc2", out: d, in: d)
         linear("text_pool", out: d, in: dt)
         linear("context_proj", out: d, in: dt)
+        // adaLN-single (PixArt-α): one projection of the conditioning shared by all blocks, plus a
+        // learned per-block offset table; a fraction of per-block adaLN's parameters for the same role.
+        linear("adaln", out: 6 * d, in: d)
         // DiT blocks.
         for i in 0..<c.depth {
             let b = "blocks.\(i)"
-            linear("\(b).adaln", out: 6 * d, in: d)
+            l.append(("\(b).adaln_table", [6 * d]))
             linear("\(b).attn.qkv", out: 3 * d, in: d)
             linear("\(b).attn.out", out: d, in: d)
             norm("\(b).cross_norm", d)
@@ -106,7 +109,9 @@ public struct ModelWeights: @unchecked Sendable {
         public var norm1: NormAffine, qkv: Linear, out: Linear, norm2: NormAffine, fc1: Linear, fc2: Linear
     }
     public struct Block: Sendable {
-        public var adaln: Linear, qkv: Linear, attnOut: Linear, crossNorm: NormAffine
+        /// Per-block offsets added to the shared adaLN output: shift1, scale1, gate1, shift2, scale2, gate2.
+        public var adalnTable: Tensor   // [6D]
+        public var qkv: Linear, attnOut: Linear, crossNorm: NormAffine
         public var crossQ: Linear, crossKV: Linear, crossOut: Linear, fc1: Linear, fc2: Linear
     }
     public let config: ModelConfig
@@ -115,6 +120,8 @@ public struct ModelWeights: @unchecked Sendable {
     public var textBlocks: [TextBlock]
     public var textNorm: NormAffine
     public var patchEmbed: Linear, timeFC1: Linear, timeFC2: Linear, textPool: Linear, contextProj: Linear
+    /// The shared adaLN projection SiLU(cond) -> 6D.
+    public var adaln: Linear
     public var blocks: [Block]
     public var finalAdaLN: Linear, finalLinear: Linear
 
@@ -154,10 +161,10 @@ public struct ModelWeights: @unchecked Sendable {
         }
         textNorm = try norm("text.norm")
         patchEmbed = try lin("patch_embed"); timeFC1 = try lin("time_mlp.fc1"); timeFC2 = try lin("time_mlp.fc2")
-        textPool = try lin("text_pool"); contextProj = try lin("context_proj")
+        textPool = try lin("text_pool"); contextProj = try lin("context_proj"); adaln = try lin("adaln")
         blocks = try (0..<config.depth).map { i in
             let b = "blocks.\(i)"
-            return Block(adaln: try lin("\(b).adaln"), qkv: try lin("\(b).attn.qkv"), attnOut: try lin("\(b).attn.out"),
+            return Block(adalnTable: try t("\(b).adaln_table"), qkv: try lin("\(b).attn.qkv"), attnOut: try lin("\(b).attn.out"),
                          crossNorm: try norm("\(b).cross_norm"), crossQ: try lin("\(b).cross.q"), crossKV: try lin("\(b).cross.kv"),
                          crossOut: try lin("\(b).cross.out"), fc1: try lin("\(b).mlp.fc1"), fc2: try lin("\(b).mlp.fc2"))
         }

@@ -82,6 +82,7 @@ public struct VideoDiT: @unchecked Sendable {
         try ctx.linear(acts.timeAct.view([1, d]), w.timeFC2.weight, bias: w.timeFC2.bias, into: acts.cond.view([1, d]))
         try ctx.gatedAdd(acts.cond, acts.pooledCond, gate: nil)
         try ctx.silu(acts.cond, into: acts.condAct)
+        try ctx.linear(acts.condAct.view([1, d]), w.adaln.weight, bias: w.adaln.bias, into: acts.sharedMod.view([1, 6 * d]))
         // Tokens: patchify and embed   [T, P] -> [T, D]
         try patchify(noisy, into: acts.patches)
         try ctx.linear(acts.patches, w.patchEmbed.weight, bias: w.patchEmbed.bias, into: acts.block(0).input)
@@ -89,7 +90,7 @@ public struct VideoDiT: @unchecked Sendable {
         for i in 0..<c.depth {
             if let shouldStop, shouldStop() { throw ModelError.cancelled }
             let next = i + 1 < c.depth ? acts.block(i + 1).input : acts.finalInput
-            try block(ctx, i, context: context, acts: acts.block(i), condAct: acts.condAct, next: next)
+            try block(ctx, i, context: context, acts: acts.block(i), sharedMod: acts.sharedMod, next: next)
         }
         if let shouldStop, shouldStop() { throw ModelError.cancelled }
         // Final layer: adaLN (shift, scale), LN, linear to patch values   [T, D] -> [T, P]
@@ -103,9 +104,10 @@ public struct VideoDiT: @unchecked Sendable {
 
     /// One DiT block: adaLN-modulated self-attention with 3-D RoPE, cross-attention to the text,
     /// adaLN-modulated MLP; gated residuals (adaLN-Zero). Writes the block output into `next`.
-    func block(_ ctx: ComputeContext, _ i: Int, context: Tensor, acts a: ModelActivations.Block, condAct: Tensor, next: Tensor) throws {
+    func block(_ ctx: ComputeContext, _ i: Int, context: Tensor, acts a: ModelActivations.Block, sharedMod: Tensor, next: Tensor) throws {
         let c = config, b = weights.blocks[i], d = c.modelWidth, t = c.tokens, l = context.shape[0]
-        try ctx.linear(condAct.view([1, d]), b.adaln.weight, bias: b.adaln.bias, into: a.mod.view([1, 6 * d]))
+        try a.mod.copy(from: sharedMod)
+        try ctx.gatedAdd(a.mod, b.adalnTable, gate: nil)
         try split(a.mod, into: [a.shift1, a.scale1, a.gate1, a.shift2, a.scale2, a.gate2])
         // Self-attention: h1 = h + gate1 * out(attn(rope(qkv(modulate(LN(h))))))
         try ctx.layerNorm(a.input, into: a.norm1)

@@ -2,10 +2,13 @@ import Foundation
 import VGCore
 import VGModel
 
-/// Which type each tensor gets when a checkpoint is packed (../shared/ALGORITHMS.md §5): the linear
-/// weights of the transformer blocks take the requested type; embeddings, norms, biases, the
-/// timestep / adaLN path, the patch embedding, the text pooling / context projections and the
-/// final layer stay at f32 (or f16 when f16 is requested) — they are small and sensitive.
+/// Which type each tensor gets when a checkpoint is packed (../shared/ALGORITHMS.md §5):
+/// - the bulk — linear weights of the DiT and text blocks, and the text pooling / context
+///   projections — takes the requested type;
+/// - the sensitive matrices that HunyuanVideo's FP8 recipe also keeps — patch embedding, timestep
+///   MLP, adaLN projections, final layer — stay one step more precise (q4 -> q8, q8 -> f16);
+/// - the token embedding (a row gather) is q8 under q8 / q4, as LLM runtimes store it;
+/// - vectors (biases, norms, adaLN tables) stay f32.
 public struct QuantizationPolicy: Sendable {
     /// The type requested for block weights.
     public var quant: VGPKType
@@ -17,11 +20,15 @@ public struct QuantizationPolicy: Sendable {
     /// The stored type of `name` with logical `shape`.
     public func type(for name: String, shape: [Int]) -> VGPKType {
         if let k = keep.first(where: { name.contains($0.pattern) }) { return k.type }
-        let blockLinear = shape.count == 2 && name.hasSuffix(".weight") && name.contains("blocks.") && !name.contains("adaln")
-            && !name.contains("norm")
-        if blockLinear { return quant }
-        if name.hasSuffix(".bias") || name.contains("norm") { return .f32 }
-        return quant == .f32 ? .f32 : .f16
+        if shape.count < 2 { return .f32 }
+        let bulk = name.hasSuffix(".weight") && (name.contains("blocks.") || name.hasPrefix("text_pool") || name.hasPrefix("context_proj"))
+        if bulk { return quant }
+        if name == "text.token_embedding.weight" && (quant == .q8 || quant == .q4) { return .q8 }
+        switch quant {
+        case .f32: return .f32
+        case .f16, .q8: return .f16
+        case .q4: return .q8
+        }
     }
 }
 
@@ -39,11 +46,8 @@ extension VGPKReader {
         let config = try architecture()
         do {
             return try ModelWeights(config: config, tensor: { name in
-                let e = try self.entry(name)
-                guard e.type == .f32 || e.type == .f16 else {
-                    throw VGPKError(.badTensor, file: self.path, tensor: name, "must be f32 or f16, is \(e.type)")
-                }
-                return try self.floatTensor(name)
+                // Embeddings and vectors are widened to f32 at load (gathers and adds, not GEMMs).
+                try self.floatTensor(name)
             }, linearWeight: { name in
                 let t = try self.tensor(name)
                 switch t.dtype {

@@ -22,7 +22,7 @@ final class TrainerTests: XCTestCase {
     func testInitializationIsAdaLNZero() throws {
         let p = try ParameterSet(config: config)
         try FlowMatchingTrainer.initialize(p, seed: 1)
-        XCTAssertTrue(try p.tensor("blocks.0.adaln.weight").toArray().allSatisfy { $0 == 0 })
+        XCTAssertTrue(try p.tensor("adaln.weight").toArray().allSatisfy { $0 == 0 })
         XCTAssertTrue(try p.tensor("final.linear.weight").toArray().allSatisfy { $0 == 0 })
         XCTAssertTrue(try p.tensor("text.norm.weight").toArray().allSatisfy { $0 == 1 })
         XCTAssertFalse(try p.tensor("blocks.0.attn.qkv.weight").toArray().allSatisfy { $0 == 0 })

@@ -11,7 +11,7 @@ public final class ModelBackward: @unchecked Sendable {
     let dQKV: Tensor                                                  // [T, 3D]
     let dR1, dR2: Tensor                                              // [T, R]
     let xhat: Tensor                                                  // [T, D] LN recomputed
-    let dMod: Tensor, dCondAct: Tensor, dCond: Tensor, dTime: Tensor, dTimeHidden: Tensor   // [6D] / [D]
+    let dMod: Tensor, dSharedMod: Tensor, dCondAct: Tensor, dCond: Tensor, dTime: Tensor, dTimeHidden: Tensor   // [6D] / [D]
     let dContextStore, dKVStore: AlignedBuffer                        // [Lmax, D], [Lmax, 2D]
     let dTextA, dTextB, dTextC, dTextQKV, dTextF: AlignedBuffer       // text-side [Lmax, ...]
     let dPooled: Tensor                                               // [Dt]
@@ -25,7 +25,7 @@ public final class ModelBackward: @unchecked Sendable {
         dH = try td(); dH2 = try td(); dA = try td(); dB = try td(); dXhat = try td(); dAttn = try td(); dCrossQ = try td(); dTmpTD = try td()
         xhat = try td()
         dQKV = try Tensor(zeros: [t, 3 * d]); dR1 = try Tensor(zeros: [t, r]); dR2 = try Tensor(zeros: [t, r])
-        dMod = try Tensor(zeros: [6 * d]); dCondAct = try Tensor(zeros: [d]); dCond = try Tensor(zeros: [d])
+        dMod = try Tensor(zeros: [6 * d]); dSharedMod = try Tensor(zeros: [6 * d]); dCondAct = try Tensor(zeros: [d]); dCond = try Tensor(zeros: [d])
         dTime = try Tensor(zeros: [d]); dTimeHidden = try Tensor(zeros: [d])
         dContextStore = try AlignedBuffer(byteCount: l * d * 4); dKVStore = try AlignedBuffer(byteCount: l * 2 * d * 4)
         dTextA = try AlignedBuffer(byteCount: l * dt * 4); dTextB = try AlignedBuffer(byteCount: l * dt * 4)
@@ -58,9 +58,13 @@ public final class ModelBackward: @unchecked Sendable {
                                dx: dCondAct.view([1, d]), accumulate: true, dWeight: f32(g.finalAdaLN.weight), dBias: g.finalAdaLN.bias)
 
         // Blocks, last to first: dH holds the gradient of the block output, then of its input.
+        dSharedMod.fill(0)
         for i in stride(from: c.depth - 1, through: 0, by: -1) {
-            try blockBackward(ctx, i, model: model, grads: g, acts: acts.block(i), condAct: acts.condAct, context: try acts.context(), dContext: dContext)
+            try blockBackward(ctx, i, model: model, grads: g, acts: acts.block(i), context: try acts.context(), dContext: dContext)
         }
+        // Shared adaLN: sharedMod = adaln(condAct); every block's mod = sharedMod + table.
+        try ctx.linearBackward(dSharedMod.view([1, 6 * d]), x: acts.condAct.view([1, d]), weight: f32(w.adaln.weight),
+                               dx: dCondAct.view([1, d]), accumulate: true, dWeight: f32(g.adaln.weight), dBias: g.adaln.bias)
         // Patch embedding (the input clip needs no gradient).
         try ctx.linearBackward(dH, x: acts.patches, weight: f32(w.patchEmbed.weight), dx: nil,
                                dWeight: f32(g.patchEmbed.weight), dBias: g.patchEmbed.bias)
@@ -79,7 +83,7 @@ public final class ModelBackward: @unchecked Sendable {
     /// One DiT block backward: dH (gradient of the block output) becomes the gradient of its input;
     /// dCondAct and dContext accumulate.
     func blockBackward(_ ctx: ComputeContext, _ i: Int, model: VideoDiT, grads g: ModelWeights, acts a: ModelActivations.Block,
-                       condAct: Tensor, context: Tensor, dContext: Tensor) throws {
+                       context: Tensor, dContext: Tensor) throws {
         let c = config, d = c.modelWidth, t = c.tokens, l = context.shape[0], b = model.weights.blocks[i], gb = g.blocks[i]
         for p in dParts { p.fill(0) }
         let (dShift1, dScale1, dGate1, dShift2, dScale2, dGate2) = (dParts[0], dParts[1], dParts[2], dParts[3], dParts[4], dParts[5])
@@ -112,10 +116,10 @@ public final class ModelBackward: @unchecked Sendable {
         try ctx.layerNorm(a.input, into: xhat)
         try ctx.modulateBackward(dA, xhat: xhat, scale: a.scale1, dx: dXhat, dShift: dShift1, dScale: dScale1)
         try ctx.layerNormBackward(dXhat, x: a.input, gamma: nil, dx: dH, accumulate: true, dGamma: nil, dBeta: nil)
-        // adaLN: mod = adaln(condAct)
+        // mod = sharedMod + table: both get dMod.
         try concat([dShift1, dScale1, dGate1, dShift2, dScale2, dGate2], into: dMod)
-        try ctx.linearBackward(dMod.view([1, 6 * d]), x: condAct.view([1, d]), weight: f32(b.adaln.weight), dx: dCondAct.view([1, d]),
-                               accumulate: true, dWeight: f32(gb.adaln.weight), dBias: gb.adaln.bias)
+        try ctx.gatedAdd(gb.adalnTable, dMod, gate: nil)
+        try ctx.gatedAdd(dSharedMod, dMod, gate: nil)
     }
 
     /// Backward of `VideoDiT.selfAttention`: attention backward on the rotated q, k, then the inverse
