@@ -49,7 +49,7 @@ let package = Package(
 
         // MARK: Post-training tools
         // Backward passes, optimisers and the training loop (autograd-free, llm.c style).
-        .target(name: "VGTraining", dependencies: ["VGModel", "VGCore", "VGFormat", "CBLAS"], path: "Tools/VGTraining"),
+        .target(name: "VGTraining", dependencies: ["VGModel", "VGCore", "VGFormat", "VGText", "CBLAS"], path: "Tools/VGTraining"),
 
         .executableTarget(name: "vgpack", dependencies: ["VGPack", "VGCore",
                                                         .product(name: "ArgumentParser", package: "swift-argument-parser")],

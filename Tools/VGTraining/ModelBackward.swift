@@ -13,7 +13,7 @@ public final class ModelBackward: @unchecked Sendable {
     let xhat: Tensor                                                  // [T, D] LN recomputed
     let dMod: Tensor, dSharedMod: Tensor, dCondAct: Tensor, dCond: Tensor, dTime: Tensor, dTimeHidden: Tensor   // [6D] / [D]
     let dContextStore, dKVStore: AlignedBuffer                        // [Lmax, D], [Lmax, 2D]
-    let dTextA, dTextB, dTextC, dTextQKV, dTextF: AlignedBuffer       // text-side [Lmax, ...]
+    let dTextA, dTextB, dTextC, dTextQKV, dTextF, dTextF2: AlignedBuffer  // text-side [Lmax, ...]
     let dPooled: Tensor                                               // [Dt]
     let dParts: [Tensor]                                              // six [D] views' storage for dMod
 
@@ -30,7 +30,7 @@ public final class ModelBackward: @unchecked Sendable {
         dContextStore = try AlignedBuffer(byteCount: l * d * 4); dKVStore = try AlignedBuffer(byteCount: l * 2 * d * 4)
         dTextA = try AlignedBuffer(byteCount: l * dt * 4); dTextB = try AlignedBuffer(byteCount: l * dt * 4)
         dTextC = try AlignedBuffer(byteCount: l * dt * 4); dTextQKV = try AlignedBuffer(byteCount: l * 3 * dt * 4)
-        dTextF = try AlignedBuffer(byteCount: l * 4 * dt * 4)
+        dTextF = try AlignedBuffer(byteCount: l * 4 * dt * 4); dTextF2 = try AlignedBuffer(byteCount: l * 4 * dt * 4)
         dPooled = try Tensor(zeros: [dt])
         dParts = try (0..<6).map { _ in try Tensor(zeros: [d]) }
     }
@@ -156,7 +156,7 @@ public final class ModelBackward: @unchecked Sendable {
             let qkv = try Tensor(viewing: a.qkv, shape: [l, 3 * dt]), att = try Tensor(viewing: a.attn, shape: [l, dt])
             let x1 = try Tensor(viewing: a.afterAttn, shape: [l, dt]), n2 = try Tensor(viewing: a.norm2, shape: [l, dt])
             let f1 = try Tensor(viewing: a.fc1, shape: [l, 4 * dt]), ge = try Tensor(viewing: a.gelu, shape: [l, 4 * dt])
-            let dF2 = try Tensor(viewing: dR1.storage, shape: [l, 4 * dt])
+            let dF2 = try Tensor(viewing: dTextF2, shape: [l, 4 * dt])
             // x2 = x1 + fc2(gelu(fc1(LN2(x1))));  dX = d(x2)
             try ctx.linearBackward(dX, x: ge, weight: f32(b.fc2.weight), dx: dF, dWeight: f32(gb.fc2.weight), dBias: gb.fc2.bias)
             try ctx.geluBackward(dF, x: f1, dx: dF2)

@@ -1,0 +1,135 @@
+import Foundation
+import VGCore
+import VGFormat
+import VGModel
+import VGText
+
+/// Where training examples come from: the i-th clip (written into `clip`, [F, H, W, 3] in [-1, 1]) and
+/// its caption. Index-addressable, so a run can resume at any position and reproduce it exactly.
+public protocol CaptionedClipSource: Sendable {
+    func example(_ index: Int, into clip: Tensor) throws -> String
+}
+
+/// Settings of a pretraining (or fine-tuning) run, stored beside its outputs.
+public struct PretrainOptions: Codable, Sendable {
+    public var model: ModelConfig = ModelConfig()
+    public var optimizer: OptimizerConfig = OptimizerConfig()
+    /// Samples per optimizer step (gradient accumulation over single samples), e.g. 8.
+    public var batchSize: Int = 8
+    /// Optimizer steps, e.g. 3000.
+    public var steps: Int = 3000
+    /// Seed of the noise / noise-level stream and of the caption dropout.
+    public var seed: UInt64 = 1
+    /// Share of examples whose caption is replaced by the empty prompt (for classifier-free guidance), e.g. 0.1.
+    public var captionDropout: Float = 0.1
+    /// Write a checkpoint every this many steps, e.g. 100.
+    public var checkpointEvery: Int = 100
+    /// Captions the tokenizer is trained on (the first N examples of the source), e.g. 20000.
+    public var tokenizerCorpus: Int = 20_000
+    /// Threads of the compute context.
+    public var threads: Int = 2
+    public init() {}
+
+    public func validate() throws {
+        try model.validate()
+        guard batchSize >= 1, steps >= 1, checkpointEvery >= 1, tokenizerCorpus >= 1, (1...256).contains(threads),
+              (0...1).contains(captionDropout) else {
+            throw ModelError.invalidConfig("pretrain options: batch, steps, checkpointEvery, tokenizerCorpus must be >= 1, threads 1...256, dropout in [0, 1]")
+        }
+    }
+}
+
+/// One line of the training log (JSON Lines in `train-log.jsonl`, one per step).
+public struct TrainLogLine: Codable, Sendable {
+    public var step: Int, loss: Float, gradNorm: Float, learningRate: Float, samplesPerSecond: Double, elapsed: Double
+}
+
+/// A pretraining run: trains the tokenizer on the source's captions (or reuses the one in the
+/// checkpoint), then runs flow-matching steps over the source in order, writing a checkpoint every
+/// `checkpointEvery` steps (atomic) and resuming exactly from it when restarted.
+public final class Pretrainer {
+    public let options: PretrainOptions
+    public let source: CaptionedClipSource
+    public let directory: URL
+    public var checkpointURL: URL { directory.appendingPathComponent("checkpoint.safetensors") }
+    public var logURL: URL { directory.appendingPathComponent("train-log.jsonl") }
+
+    public init(options: PretrainOptions, source: CaptionedClipSource, directory: URL) throws {
+        try options.validate()
+        self.options = options
+        self.source = source
+        self.directory = directory
+        try FileManager.default.createDirectory(at: directory, withIntermediateDirectories: true)
+    }
+
+    /// Trains a byte-level BPE tokenizer on the first `tokenizerCorpus` captions.
+    public func trainTokenizer() throws -> BPETokenizer {
+        let clip = try Tensor(zeros: [options.model.frames, options.model.height, options.model.width, 3])
+        let corpus = try (0..<options.tokenizerCorpus).map { try source.example($0, into: clip) }
+        return BPETokenizer.train(corpus: corpus, vocabSize: options.model.vocabSize)
+    }
+
+    /// Runs until `options.steps` (or `shouldStop` answers true between steps); returns the trainer.
+    /// `progress` gets every step's log line (the CLI prints it on stderr).
+    @discardableResult
+    public func run(progress: (TrainLogLine) -> Void = { _ in }, shouldStop: () -> Bool = { false }) throws -> FlowMatchingTrainer {
+        let o = options, c = o.model
+        let ctx = try ComputeContext(threads: o.threads)
+        let trainer: FlowMatchingTrainer, tokenizer: BPETokenizer
+        var position: Int
+        if FileManager.default.fileExists(atPath: checkpointURL.path) {
+            let (t, state) = try TrainingCheckpoint.restore(try SafeTensorsFile(contentsOf: checkpointURL), context: ctx)
+            guard state.config == c else { throw ModelError.invalidConfig("checkpoint config differs from the run's config") }
+            guard let tj = state.tokenizer else { throw ModelError.badParameter("checkpoint has no tokenizer") }
+            trainer = t; tokenizer = try BPETokenizer(jsonString: tj); position = state.dataPosition
+        } else {
+            tokenizer = try trainTokenizer()
+            let p = try ParameterSet(config: c)
+            try FlowMatchingTrainer.initialize(p, seed: o.seed)
+            trainer = try FlowMatchingTrainer(config: c, params: p, optimizer: o.optimizer, context: ctx, seed: o.seed)
+            position = 0
+            try? FileManager.default.removeItem(at: logURL)
+        }
+        let tokenizerJSON = tokenizer.jsonString()
+        let empty: [Int32] = [BPETokenizer.bosID, BPETokenizer.eosID]
+        let clips = try (0..<o.batchSize).map { _ in try Tensor(zeros: [c.frames, c.height, c.width, 3]) }
+        let start = Date()
+        var log = try? FileHandle(forWritingTo: logURL)
+        if log == nil { FileManager.default.createFile(atPath: logURL.path, contents: nil); log = try? FileHandle(forWritingTo: logURL) }
+        _ = try? log?.seekToEnd()
+        var stepsThisRun = 0
+        while trainer.optimizer.step < o.steps && !shouldStop() {
+            let t0 = Date()
+            var batch: [TrainingSample] = []
+            for b in 0..<o.batchSize {
+                let index = position + b
+                let caption = try source.example(index, into: clips[b])
+                // Caption dropout decided by the example index: reproducible and resume-safe.
+                var r = SeededRandom(seed: o.seed ^ (UInt64(index) &* 0x9E37_79B9_7F4A_7C15))
+                let drop = Float(r.uniform()) < o.captionDropout
+                let tokens = drop ? empty : try tokenizer.encode(caption, maxLength: c.maxTextTokens, addBos: true, addEos: true)
+                batch.append(TrainingSample(clip: clips[b], tokens: tokens))
+            }
+            let stats = try trainer.step(batch)
+            position += o.batchSize
+            stepsThisRun += 1
+            let line = TrainLogLine(step: trainer.optimizer.step, loss: stats.loss, gradNorm: stats.gradNorm, learningRate: stats.learningRate,
+                                    samplesPerSecond: Double(o.batchSize) / Date().timeIntervalSince(t0), elapsed: Date().timeIntervalSince(start))
+            if let data = try? JSONEncoder().encode(line) { log?.write(data + Data("\n".utf8)) }
+            progress(line)
+            if trainer.optimizer.step % o.checkpointEvery == 0 || trainer.optimizer.step == o.steps {
+                try TrainingCheckpoint.save(trainer, dataPosition: position, tokenizer: tokenizerJSON, to: checkpointURL)
+            }
+        }
+        try? log?.close()
+        if stepsThisRun > 0 { try TrainingCheckpoint.save(trainer, dataPosition: position, tokenizer: tokenizerJSON, to: checkpointURL) }
+        return trainer
+    }
+
+    /// Writes the EMA weights (f16) with the config and tokenizer: the run's product.
+    public func exportModel(_ trainer: FlowMatchingTrainer, to url: URL, extra: [String: String] = [:]) throws {
+        let file = try SafeTensorsFile(contentsOf: checkpointURL)
+        try TrainingCheckpoint.exportWeights(trainer.optimizer.ema ?? trainer.params, config: trainer.config,
+                                             tokenizer: file.metadata[TrainingCheckpoint.tokenizerKey], asHalf: true, extra: extra, to: url)
+    }
+}
