@@ -16,6 +16,14 @@ let package = Package(
         // Kernel benchmark: GFLOP/s of sgemm / int8 / int4 GEMM and attention (docs/BENCHMARKS.md).
         .executable(name: "vgbench", targets: ["vgbench"]),
         // BEGIN products (issue 3: ShapeWorld / ShapeBench / video I/O)
+        // Video files out (mp4 / Y4M / PNG) and in (decode, resize, sample), shared with the runtime.
+        .library(name: "VGVideo", targets: ["VGVideo"]),
+        // The procedural video world with captions, degradations, shards and manifests.
+        .library(name: "ShapeWorld", targets: ["ShapeWorld"]),
+        // The analytic judge: attribute correctness, temporal and visual-quality scores, GSB.
+        .library(name: "ShapeBench", targets: ["ShapeBench"]),
+        // The post-training CLI: render / score / gsb / bench now; pretrain, SFT, GRPO later.
+        .executable(name: "vgtrain", targets: ["vgtrain"]),
         // END products
     ],
     dependencies: [
@@ -36,6 +44,14 @@ let package = Package(
         .target(name: "VGCore", dependencies: ["CVGKernels", "CBLAS"], path: "Sources/VGCore"),
 
         // BEGIN targets (issue 3: ShapeWorld / ShapeBench / video I/O)
+        .target(name: "VGVideo", dependencies: ["CFFmpeg"], path: "Sources/VGVideo"),
+        .target(name: "ShapeWorld", dependencies: ["VGVideo", "CZstd"], path: "Tools/ShapeWorld"),
+        .target(name: "ShapeBench", dependencies: ["ShapeWorld"], path: "Tools/ShapeBench",
+                exclude: ["Resources"]),
+        .executableTarget(name: "vgtrain",
+                          dependencies: ["ShapeWorld", "ShapeBench", "VGVideo",
+                                         .product(name: "ArgumentParser", package: "swift-argument-parser")],
+                          path: "Tools/vgtrain"),
         // END targets
 
         // MARK: Benchmarks
@@ -44,6 +60,9 @@ let package = Package(
         // MARK: Tests
         .testTarget(name: "VGCoreTests", dependencies: ["VGCore", "CVGKernels"], path: "Tests/VGCoreTests"),
         // BEGIN tests (issue 3)
+        .testTarget(name: "VGVideoTests", dependencies: ["VGVideo"], path: "Tests/VGVideoTests"),
+        .testTarget(name: "ShapeWorldTests", dependencies: ["ShapeWorld", "VGVideo"], path: "Tests/ShapeWorldTests"),
+        .testTarget(name: "ShapeBenchTests", dependencies: ["ShapeBench", "ShapeWorld"], path: "Tests/ShapeBenchTests"),
         // END tests
     ]
 )
