@@ -2,6 +2,11 @@ import CFFmpeg
 
 /// Small bridges over FFmpeg structs whose fixed-size C arrays import as Swift tuples.
 enum AV {
+    /// FFmpeg and libx264 log to stderr through av_log by default; a library must not print, so the
+    /// first use of VGVideo lowers the process-wide av_log level to errors-never (AV_LOG_QUIET).
+    /// Failures still come back as typed `VideoError`s with FFmpeg's message.
+    static let silenced: Void = { av_log_set_level(AV_LOG_QUIET) }()
+
     /// Calls `body` with the frame's 8 plane pointers and 8 line sizes as C arrays.
     static func withPlanes<T>(_ frame: UnsafeMutablePointer<AVFrame>,
                               _ body: (UnsafeMutablePointer<UnsafeMutablePointer<UInt8>?>, UnsafeMutablePointer<Int32>) throws -> T) rethrows -> T {

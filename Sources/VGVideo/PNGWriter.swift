@@ -3,6 +3,7 @@ import CFFmpeg
 extension VideoIO {
     /// Encodes one RGB24 image `[H, W, 3]` as PNG bytes with libavcodec's png encoder.
     public static func pngData(rgb: [UInt8], width: Int, height: Int) throws -> [UInt8] {
+        AV.silenced
         let v = VideoFrames(width: width, height: height, fps: 1, rgb: rgb)
         try v.validate()
         guard v.frameCount == 1 else { throw VideoError.invalidInput("a PNG holds one frame, got \(v.frameCount)") }

@@ -10,6 +10,7 @@ extension VideoIO {
     /// (frame `round(i * (n - 1) / (frames - 1))` of the `n` decoded). A file with fewer frames than
     /// asked repeats frames. Throws `unreadable` for a missing, corrupt or frameless file.
     public static func read(path: String, width: Int, height: Int, frames: Int) throws -> VideoFrames {
+        AV.silenced
         guard width >= 1, height >= 1, width <= 8192, height <= 8192, frames >= 1, frames <= 100_000 else {
             throw VideoError.invalidInput("read size \(width) x \(height) x \(frames) out of range")
         }

@@ -19,6 +19,7 @@ public enum VideoIO {
     @discardableResult
     public static func writeMP4(_ v: VideoFrames, to path: String, codec: VideoCodecChoice = .auto,
                                 crf: Int = 18) throws -> String {
+        AV.silenced
         try v.validate()
         let padded = padEven(v)
         let encoder = try findEncoder(codec)

@@ -87,17 +87,31 @@ struct ContactSheet: ParsableCommand {
     @Option(help: "Markdown output for the captions ('-' for stdout).") var captions = "-"
     @Option(help: "Number of scenes.") var count = 6
     @Option(help: "First seed.") var seed: UInt64 = 1
+    @Option(help: "Instead of scenes: the first scene under every degradation at this strength (0 = off).")
+    var degradations: Float = 0
     @OptionGroup var geometry: GeometryOptions
 
     func run() throws {
         let config = try geometry.validated()
         var strips: [(rgb: [UInt8], width: Int, height: Int)] = []
         var md = "| row | detailed | terse | web |\n|---|---|---|---|\n"
-        for i in 0..<max(1, count) {
+        let every = max(1, config.frames / 8)
+        if degradations > 0 {
+            var rng = SplitMix64(seed: seed)
+            let clip = try Renderer.clip(SceneSampler.random(using: &rng), config: config, seed: seed)
+            strips.append(Sheet.strip(clip.frames, config: config, every: every, scale: 2))
+            md = "| row | degradation |\n|---|---|\n| 1 | none: \(clip.captions.detailed) |\n"
+            for (i, k) in DegradationKind.allCases.enumerated() {
+                let f = Degradation(k, strength: min(1, degradations)).apply(clip.frames, config: config, seed: seed)
+                strips.append(Sheet.strip(f, config: config, every: every, scale: 2))
+                md += "| \(i + 2) | \(k.rawValue) at \(degradations) |\n"
+            }
+        }
+        for i in 0..<(degradations > 0 ? 0 : max(1, count)) {
             let s = seed &+ UInt64(i)
             var rng = SplitMix64(seed: s)
             let clip = try Renderer.clip(SceneSampler.random(using: &rng), config: config, seed: s)
-            strips.append(Sheet.strip(clip.frames, config: config, every: max(1, config.frames / 8), scale: 2))
+            strips.append(Sheet.strip(clip.frames, config: config, every: every, scale: 2))
             md += "| \(i + 1) | \(clip.captions.detailed) | \(clip.captions.terse) | \(clip.captions.web) |\n"
         }
         let sheet = Sheet.stack(strips)
