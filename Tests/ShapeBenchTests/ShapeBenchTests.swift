@@ -121,6 +121,7 @@ final class ShapeBenchTests: XCTestCase {
             // And the right caption passes everything.
             XCTAssertEqual(Self.cleanReports[i].failures.count, 0, "\(p.id): \(Self.cleanReports[i].failures)")
         }
+        print("wrong-caption variants checked: \(tried)")
         XCTAssertGreaterThan(tried, 200)
     }
 
