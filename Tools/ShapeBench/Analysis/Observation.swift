@@ -172,6 +172,25 @@ enum Segmenter {
             }
         }
         best.all = all
+        // The moment phase is coarse for small shapes (a 5 px star): refine the winner's rotation by
+        // a grid search over one symmetry period, then a finer step around the best.
+        let k = best.shape.symmetry
+        if k > 0 {
+            let period = 2 * Float.pi / Float(k)
+            var step = period / 12
+            var center = best.rotation
+            for pass in 0..<2 {
+                let n = pass == 0 ? 12 : 4
+                for j in 0..<n {
+                    let rot = pass == 0 ? center + Float(j) * step : center + Float(j - n / 2) * step / 4 + step / 8
+                    let iou = softIoU(o, ShapeTemplate(shape: best.shape, radius: best.radius, rotation: rot))
+                    if iou > best.iou { best.iou = iou; best.rotation = rot }
+                }
+                center = best.rotation
+                step = pass == 0 ? step : step / 4
+            }
+            if let i = ShapeKind.allCases.firstIndex(of: best.shape) { best.all[i] = best.iou }
+        }
         return best
     }
 

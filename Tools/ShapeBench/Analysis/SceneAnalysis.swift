@@ -154,8 +154,12 @@ struct Analysis {
             t.times.append(clipTime(frame: o.frame, of: v.f))
             var rot: Float = 0
             if k > 0 {
-                let mm = o.moments[k - 3]
-                rot = atan2f(mm.y, mm.x) / Float(k)
+                if let f = o.fit, f.shape == t.shape {
+                    rot = f.rotation
+                } else {
+                    let mm = o.moments[k - 3]
+                    rot = atan2f(mm.y, mm.x) / Float(k) - t.shape.baseVertexAngle
+                }
                 if let p = prevRot {
                     let period = 2 * Float.pi / Float(k)
                     var d = (rot - p).truncatingRemainder(dividingBy: period)

@@ -105,7 +105,10 @@ public struct ShapeTemplate: Sendable {
     /// Coverage of the pixel whose centre is at (px, py): a one-pixel-wide linear edge ramp.
     @inlinable
     public func coverage(_ px: Float, _ py: Float) -> Float {
-        min(max(0.5 - distance(px, py), 0), 1)
+        // Beyond the circumcircle plus half a pixel nothing is covered: skip the distance.
+        let reach = radius + 0.5
+        if px * px + py * py >= reach * reach { return 0 }
+        return min(max(0.5 - distance(px, py), 0), 1)
     }
 
     /// Exact signed distance to a simple polygon (after Inigo Quilez's sdPolygon).
