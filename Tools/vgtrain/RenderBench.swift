@@ -94,28 +94,16 @@ struct MakeShard: ParsableCommand {
         commandName: "make-shard", abstract: "Render random clips with captions (optionally a degraded share) to a .vgsw shard.")
     @Option(help: "Output shard path.") var out: String
     @Option(help: "Number of clips.") var count = 100
-    @Option(help: "First seed (clip i uses seed + i).") var seed: UInt64 = 0
+    @Option(help: "Stream seed (clip i depends only on seed and i).") var seed: UInt64 = 0
     @Option(help: "Share of clips given 1-2 random degradations of strength 0.2-0.8.") var degradedShare: Float = 0
     @OptionGroup var geometry: GeometryOptions
 
     func run() throws {
         let config = try geometry.validated()
         guard count >= 1, count <= 1_000_000 else { throw CLIError("--count must be in 1...1000000") }
-        var records: [ShardRecord] = []
-        for i in 0..<count {
-            let s = seed &+ UInt64(i)
-            var rng = SplitMix64(seed: s)
-            let spec = SceneSampler.random(using: &rng)
-            var clip = try Renderer.clip(spec, config: config, seed: s)
-            var degs: [Degradation] = []
-            if rng.chance(degradedShare) {
-                for _ in 0..<(1 + rng.index(2)) {
-                    degs.append(Degradation(rng.pick(DegradationKind.allCases) ?? .noise, strength: rng.uniform(0.2, 0.8)))
-                }
-                clip.frames = degs.apply(clip.frames, config: config, seed: s)
-            }
-            records.append(ShardRecord(clip: clip, degradations: degs))
-        }
+        let stream = ClipStream(config: config, seed: seed, degradedShare: degradedShare)
+        let records: [ShardRecord]
+        do { records = try stream.records(0..<count) } catch { throw CLIError("\(error)") }
         do { try Shard.write(records, config: config, to: out) } catch { throw CLIError("\(error)") }
         let size = (try? FileManager.default.attributesOfItem(atPath: out)[.size] as? Int) ?? 0
         print("wrote \(count) clips to \(out) (\(size / 1024) KiB)")

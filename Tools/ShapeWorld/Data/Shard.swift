@@ -71,45 +71,16 @@ public enum Shard {
         do { try AtomicFile.write(bytes, to: path) } catch { throw ShapeWorldError.io("\(error)") }
     }
 
-    /// Reads a shard file.
+    /// Reads a whole shard file.
     public static func read(path: String) throws -> (config: RenderConfig, records: [ShardRecord]) {
-        guard let data = FileManager.default.contents(atPath: path) else {
-            throw ShapeWorldError.badShard("cannot read \(path)")
-        }
-        return try decode([UInt8](data))
+        var r = try ShardReader(path: path)
+        return (r.config, try r.readAll())
     }
 
     /// Parses shard bytes.
     public static func decode(_ b: [UInt8]) throws -> (config: RenderConfig, records: [ShardRecord]) {
-        var pos = 0
-        guard b.count >= 32, Array(b[0..<8]) == magic else { throw ShapeWorldError.badShard("not a VGSW shard (magic)") }
-        pos = 8
-        let ver = try readU32(b, &pos)
-        guard ver == version else { throw ShapeWorldError.badShard("unsupported version \(ver)") }
-        let n = Int(try readU32(b, &pos))
-        let config = RenderConfig(frames: Int(try readU32(b, &pos)), height: Int(try readU32(b, &pos)),
-                                  width: Int(try readU32(b, &pos)), fps: Int(try readU32(b, &pos)))
-        do { try config.validate() } catch { throw ShapeWorldError.badShard("header: \(error)") }
-        let expected = Clip.elementCount(config)
-        let dec = JSONDecoder()
-        var records: [ShardRecord] = []
-        for i in 0..<n {
-            let ml = Int(try readU32(b, &pos))
-            guard ml <= b.count - pos else { throw ShapeWorldError.badShard("record \(i): truncated metadata") }
-            let meta: Meta
-            do { meta = try dec.decode(Meta.self, from: Data(b[pos..<pos + ml])) } catch {
-                throw ShapeWorldError.badShard("record \(i): metadata JSON: \(error)")
-            }
-            pos += ml
-            let pl = Int(try readU32(b, &pos))
-            guard pl <= b.count - pos else { throw ShapeWorldError.badShard("record \(i): truncated frames") }
-            let rgb = try decompress(Array(b[pos..<pos + pl]), expected: expected, record: i)
-            pos += pl
-            let clip = Clip(frames: Clip.floats(rgb), config: config, spec: meta.spec, captions: meta.captions, seed: meta.seed)
-            records.append(ShardRecord(clip: clip, degradations: meta.degradations))
-        }
-        guard pos == b.count else { throw ShapeWorldError.badShard("\(b.count - pos) trailing bytes") }
-        return (config, records)
+        var r = try ShardReader(bytes: b)
+        return (r.config, try r.readAll())
     }
 
     // MARK: Bytes
@@ -144,5 +115,69 @@ public enum Shard {
             throw ShapeWorldError.badShard("record \(record): frames do not decompress to \(expected) bytes")
         }
         return dst
+    }
+}
+
+/// Reads a shard one record at a time: the file's bytes stay compressed in memory and each clip is
+/// decompressed only when `next()` reaches it (a 1000-clip shard of 16 x 64 x 64 is ~16 MB on disk
+/// against ~800 MB of Float32 frames).
+public struct ShardReader {
+    /// Frame geometry of every clip in the shard.
+    public let config: RenderConfig
+    /// Number of records the header announces.
+    public let count: Int
+    let bytes: [UInt8]
+    var pos = 32
+    var index = 0
+
+    /// Opens a shard file and checks its header.
+    public init(path: String) throws {
+        guard let data = FileManager.default.contents(atPath: path) else {
+            throw ShapeWorldError.badShard("cannot read \(path)")
+        }
+        try self.init(bytes: [UInt8](data))
+    }
+
+    /// Wraps shard bytes and checks the header.
+    public init(bytes b: [UInt8]) throws {
+        guard b.count >= 32, Array(b[0..<8]) == Shard.magic else { throw ShapeWorldError.badShard("not a VGSW shard (magic)") }
+        var p = 8
+        let ver = try Shard.readU32(b, &p)
+        guard ver == Shard.version else { throw ShapeWorldError.badShard("unsupported version \(ver)") }
+        count = Int(try Shard.readU32(b, &p))
+        config = RenderConfig(frames: Int(try Shard.readU32(b, &p)), height: Int(try Shard.readU32(b, &p)),
+                              width: Int(try Shard.readU32(b, &p)), fps: Int(try Shard.readU32(b, &p)))
+        do { try config.validate() } catch { throw ShapeWorldError.badShard("header: \(error)") }
+        bytes = b
+    }
+
+    /// The next record, or nil after the last one. Throws `badShard` for a truncated or corrupt record.
+    public mutating func next() throws -> ShardRecord? {
+        guard index < count else {
+            guard pos == bytes.count else { throw ShapeWorldError.badShard("\(bytes.count - pos) trailing bytes") }
+            return nil
+        }
+        let i = index
+        let ml = Int(try Shard.readU32(bytes, &pos))
+        guard ml <= bytes.count - pos else { throw ShapeWorldError.badShard("record \(i): truncated metadata") }
+        let meta: Shard.Meta
+        do { meta = try JSONDecoder().decode(Shard.Meta.self, from: Data(bytes[pos..<pos + ml])) } catch {
+            throw ShapeWorldError.badShard("record \(i): metadata JSON: \(error)")
+        }
+        pos += ml
+        let pl = Int(try Shard.readU32(bytes, &pos))
+        guard pl <= bytes.count - pos else { throw ShapeWorldError.badShard("record \(i): truncated frames") }
+        let rgb = try Shard.decompress(Array(bytes[pos..<pos + pl]), expected: Clip.elementCount(config), record: i)
+        pos += pl
+        index += 1
+        let clip = Clip(frames: Clip.floats(rgb), config: config, spec: meta.spec, captions: meta.captions, seed: meta.seed)
+        return ShardRecord(clip: clip, degradations: meta.degradations)
+    }
+
+    /// Every remaining record.
+    public mutating func readAll() throws -> [ShardRecord] {
+        var out: [ShardRecord] = []
+        while let r = try next() { out.append(r) }
+        return out
     }
 }
