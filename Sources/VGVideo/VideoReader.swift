@@ -2,8 +2,11 @@ import CFFmpeg
 
 extension VideoIO {
     /// The most frames decoded from one file before sampling (longer files are sampled from their
-    /// first `maxDecodedFrames` frames), which bounds memory for long inputs.
+    /// first `maxDecodedFrames` frames, or fewer when `maxDecodedBytes` is reached first), which
+    /// bounds memory for long inputs.
     public static let maxDecodedFrames = 20_000
+    /// The most bytes of converted frames kept before sampling (1 GiB); decoding stops there.
+    public static let maxDecodedBytes = 1 << 30
 
     /// Reads a video file: decodes it with libavformat / libavcodec, converts and resizes every frame
     /// to `width x height` RGB24 with libswscale (bilinear / area), and samples `frames` frames evenly
@@ -50,6 +53,7 @@ extension VideoIO {
         var decoded: [UInt8] = []
         var count = 0
         let plane = width * height * 3
+        let frameCap = max(1, min(maxDecodedFrames, maxDecodedBytes / plane))
 
         func convert() throws {
             let sw = frame.pointee.width, sh = frame.pointee.height
@@ -78,7 +82,7 @@ extension VideoIO {
             count += 1
         }
         func receive() throws -> Bool {
-            while count < maxDecodedFrames {
+            while count < frameCap {
                 let r = avcodec_receive_frame(ctx, frame)
                 if r == vg_averror_eagain() { return true }
                 if r == vg_averror_eof() { return false }
@@ -89,7 +93,7 @@ extension VideoIO {
             return false
         }
         var more = true
-        while more, count < maxDecodedFrames {
+        while more, count < frameCap {
             let r = av_read_frame(fmt, pkt)
             if r < 0 { break }
             if pkt.pointee.stream_index == si {
@@ -102,7 +106,7 @@ extension VideoIO {
                 av_packet_unref(pkt)
             }
         }
-        if count < maxDecodedFrames {
+        if count < frameCap {
             _ = avcodec_send_packet(ctx, nil)
             _ = try receive()
         }

@@ -173,6 +173,14 @@ final class ShapeBenchTests: XCTestCase {
         let blank = [Float](repeating: 0.5, count: Clip.elementCount(.standard))
         let b = try ShapeBench.score(frames: blank, config: .standard, spec: Self.prompts[0].spec)
         XCTAssertEqual(b.detected.count, 0)
+        // Garbage from a diverged model: NaN, infinities, out-of-range values, pure noise. No crash.
+        var rng = SplitMix64(seed: 4)
+        let junk = (0..<Clip.elementCount(.standard)).map { i -> Float in
+            i % 97 == 0 ? .nan : (i % 89 == 0 ? .infinity : rng.uniform(-2, 3))
+        }
+        let j = try ShapeBench.score(frames: junk, config: .standard, spec: Self.prompts[0].spec)
+        XCTAssertTrue(j.metrics.noise < 0.5 && j.metrics.temporalFlicker < 0.9, "\(j.metrics)")
+        XCTAssertTrue([j.metrics.visualQuality, j.metrics.motionQuality, j.attributeAccuracy].allSatisfy { $0.isFinite })
         let bgWrong = Self.prompts[0].spec.background != Background(color: .gray, style: .solid)
         XCTAssertEqual(b.failures.map { $0.attribute }, bgWrong ? ["count", "background"] : ["count"])
     }

@@ -75,6 +75,8 @@ final class ShapeWorldTests: XCTestCase {
         XCTAssertThrowsError(try Renderer.render(SceneSpec(objects: [o, o, o, o], background: Background(color: .white))))
         XCTAssertThrowsError(try Renderer.render(SceneSpec(objects: [o], background: Background(color: .white)),
                                                  config: RenderConfig(frames: 0)))
+        XCTAssertThrowsError(try Renderer.render(SceneSpec(objects: [o], background: Background(color: .white)),
+                                                 config: RenderConfig(frames: 4096, height: 4096, width: 4096)))
         var bad = o
         bad.x = .nan
         XCTAssertThrowsError(try Renderer.render(SceneSpec(objects: [bad], background: Background(color: .white))))

@@ -38,7 +38,7 @@ public enum ShapeBench {
         guard frames.count == Clip.elementCount(config) else {
             throw ShapeWorldError.invalidConfig("\(frames.count) values for \(config.frames) x \(config.height) x \(config.width) x 3")
         }
-        let a = Analysis(frames: frames, config: config)
+        let a = Analysis(frames: sanitized(frames), config: config)
         let metrics = MetricComputer.compute(a)
         let checks = check(spec: spec, against: a.scene)
         let acc = checks.isEmpty ? 0 : Float(checks.filter { $0.correct }.count) / Float(checks.count)
@@ -55,8 +55,14 @@ public enum ShapeBench {
     public static func detect(frames: [Float], config: RenderConfig) throws -> (DetectedScene, VideoMetrics) {
         try config.validate()
         guard frames.count == Clip.elementCount(config) else { throw ShapeWorldError.invalidConfig("frame count mismatch") }
-        let a = Analysis(frames: frames, config: config)
+        let a = Analysis(frames: sanitized(frames), config: config)
         return (a.scene, MetricComputer.compute(a))
+    }
+
+    /// Generated frames may hold NaN, infinities or values outside [0, 1] (a diverged model):
+    /// non-finite values become 0 and the rest are clamped, so the analysis never sees them.
+    static func sanitized(_ frames: [Float]) -> [Float] {
+        frames.map { $0.isFinite ? min(max($0, 0), 1) : 0 }
     }
 
     /// Matches spec objects to detected objects (fewest mismatches, then nearest start) and lists the

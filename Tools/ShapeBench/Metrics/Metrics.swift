@@ -8,7 +8,7 @@ import ShapeWorld
 /// The temporal and visual-quality scores of one video; each in [0, 1], higher is better.
 public struct VideoMetrics: Codable, Hashable, Sendable {
     /// VBench temporal flickering on static content: 1 - mean_t MAE(f_t, f_t+1) over pixels that are
-    /// background in both frames.
+    /// background in both frames (all pixels when objects cover 90 % or more of the video).
     public var temporalFlicker: Float
     /// exp(-e / 0.02) where e is the mean error (min-dim units) of predicting each object centre from
     /// its neighbours two frames either side (cubic: (-c[t-2] + 4c[t-1] + 4c[t+1] - c[t+2]) / 6).
@@ -20,7 +20,8 @@ public struct VideoMetrics: Codable, Hashable, Sendable {
     public var motionMagnitude: Float
     /// motionMagnitude > 0.1 (VBench's dynamic degree is the share of such videos in a set).
     public var dynamic: Bool
-    /// exp(-sigma / 0.03), sigma = Immerkaer's noise estimate on background luma.
+    /// exp(-sigma / 0.03), sigma = Immerkaer's noise estimate on background luma (all luma when
+    /// objects cover 90 % or more of the video).
     public var noise: Float
     /// Mean of the 8 largest coverage steps between neighbouring pixels of each object (1 = sharp edge).
     public var sharpness: Float
@@ -50,13 +51,18 @@ enum MetricComputer {
                 } }
             }
         }
+        // When objects cover almost everything (a garbage frame is one big "object"), the background
+        // metrics fall back to all pixels rather than reporting a perfect score on nothing.
+        let plane = v.h * v.w
+        let fgShare = Float(fg.filter { $0 }.count) / Float(max(fg.count, 1))
+        let useMask = fgShare < 0.9
         // Temporal flicker.
         var maeSum: Float = 0, pairs: Float = 0
         for fi in 0..<max(0, v.f - 1) {
             var s: Float = 0, n: Float = 0
             for y in 0..<v.h { for x in 0..<v.w {
-                let i0 = (fi * v.h + y) * v.w + x, i1 = ((fi + 1) * v.h + y) * v.w + x
-                if fg[i0] || fg[i1] { continue }
+                let i0 = (fi * v.h + y) * v.w + x, i1 = i0 + plane
+                if useMask && (fg[i0] || fg[i1]) { continue }
                 let dp = v.pixel(fi + 1, y, x) - v.pixel(fi, y, x)
                 s += (abs(dp.x) + abs(dp.y) + abs(dp.z)) / 3
                 n += 1
@@ -98,7 +104,7 @@ enum MetricComputer {
         for fi in 0..<v.f {
             for y in 1..<(v.h - 1) { for x in 1..<(v.w - 1) {
                 var clean = true
-                for dy in -1...1 { for dx in -1...1 where fg[(fi * v.h + y + dy) * v.w + x + dx] { clean = false } }
+                if useMask { for dy in -1...1 { for dx in -1...1 where fg[(fi * v.h + y + dy) * v.w + x + dx] { clean = false } } }
                 guard clean else { continue }
                 let l = v.luma(fi, y - 1, x - 1) - 2 * v.luma(fi, y - 1, x) + v.luma(fi, y - 1, x + 1)
                     - 2 * v.luma(fi, y, x - 1) + 4 * v.luma(fi, y, x) - 2 * v.luma(fi, y, x + 1)

@@ -180,6 +180,9 @@ public struct RenderConfig: Codable, Hashable, Sendable {
         self.fps = fps
     }
 
+    /// The largest F * H * W a clip may have (2^27: 1.5 GiB of Float32 RGB).
+    public static let maxPixels = 1 << 27
+
     /// The default: 16 x 64 x 64 at 8 fps.
     public static let standard = RenderConfig()
 
@@ -188,6 +191,9 @@ public struct RenderConfig: Codable, Hashable, Sendable {
         guard frames >= 1, frames <= 4096, height >= 8, width >= 8, height <= 4096, width <= 4096,
               fps >= 1, fps <= 240 else {
             throw ShapeWorldError.invalidConfig("need 1-4096 frames, 8-4096 pixels a side, 1-240 fps; got \(frames) x \(height) x \(width) at \(fps)")
+        }
+        guard frames * height * width <= Self.maxPixels else {
+            throw ShapeWorldError.invalidConfig("\(frames) x \(height) x \(width) exceeds \(Self.maxPixels) pixels per clip")
         }
     }
 }
