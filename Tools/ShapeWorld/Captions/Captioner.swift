@@ -74,17 +74,19 @@ public enum Captioner {
         var parts: [String] = []
         for o in spec.objects {
             var w: [String] = []
-            if let s = maybe(o.size, &rng) { w.append(Vocabulary.sizeWords(s)[0]) }
-            if let c = maybe(o.color, &rng) { w.append(c.rawValue) }
+            if let s = maybe(o.size, &rng) { w.append(rng.pick(Vocabulary.sizeWords(s)) ?? s.rawValue) }
+            if let c = maybe(o.color, &rng) { w.append(rng.pick(Vocabulary.colorWords(c)) ?? c.rawValue) }
             let shape = rng.chance(options.webWrongRate) ? (rng.pick(ShapeKind.allCases) ?? o.shape) : o.shape
-            w.append(shape.rawValue)
-            if let m = maybe(o.motion, &rng) { w.append(Vocabulary.terseMotionPhrases(m)[0]) }
+            w.append(rng.pick(Vocabulary.terseShapeWords(shape).filter { $0 != "triangel" }) ?? shape.rawValue)
+            if let m = maybe(o.motion, &rng) { w.append(rng.pick(Vocabulary.terseMotionPhrases(m)) ?? m.rawValue) }
             parts.append(w.joined(separator: " "))
         }
         let prefix = rng.pick(["stock footage", "animated gif of", "free download:", "motion graphics", "video:", "clip art"]) ?? ""
         let suffix = rng.pick(["4k", "loop", "hd", "background animation", "royalty free", "seamless loop", ""]) ?? ""
         var text = "\(prefix) \(parts.joined(separator: rng.chance(0.5) ? " with " : " and "))"
-        if let b = maybe(spec.background.color, &rng) { text += " \(b.rawValue) background" }
+        if let b = maybe(spec.background.color, &rng) {
+            text += " \(rng.pick(Vocabulary.backgroundWords(b)) ?? b.rawValue) \(rng.pick(["background", "backdrop"]) ?? "background")"
+        }
         if !suffix.isEmpty { text += " \(suffix)" }
         return rng.chance(0.5) ? text : text.uppercasedFirst
     }
