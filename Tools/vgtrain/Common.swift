@@ -32,6 +32,16 @@ struct PromptSetOptions: ParsableArguments {
     @Option(help: "JSON report path.") var json: String?
 }
 
+/// A scene spec from a JSON file path or inline JSON, validated.
+func decodeSpec(_ arg: String) throws -> SceneSpec {
+    let text = FileManager.default.fileExists(atPath: arg) ? (try? String(contentsOfFile: arg, encoding: .utf8)) ?? "" : arg
+    do {
+        let s = try JSONDecoder().decode(SceneSpec.self, from: Data(text.utf8))
+        try s.validate()
+        return s
+    } catch { throw CLIError("the spec is not a valid SceneSpec: \(error)") }
+}
+
 /// Parses "kind:strength", e.g. "blur:0.5".
 func parseDegradation(_ s: String) throws -> Degradation {
     let parts = s.split(separator: ":")

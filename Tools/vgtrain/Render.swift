@@ -21,10 +21,7 @@ struct Render: ParsableCommand {
         let config = try geometry.validated()
         let scene: SceneSpec
         if let spec {
-            let text = FileManager.default.fileExists(atPath: spec) ? (try? String(contentsOfFile: spec, encoding: .utf8)) ?? "" : spec
-            do { scene = try JSONDecoder().decode(SceneSpec.self, from: Data(text.utf8)) } catch {
-                throw CLIError("the spec is not valid SceneSpec JSON: \(error)")
-            }
+            scene = try decodeSpec(spec)
         } else if let caption {
             do { scene = try CaptionParser.parse(caption, seed: seed) } catch { throw CLIError("\(error)") }
         } else {

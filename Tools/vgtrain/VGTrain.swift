@@ -7,6 +7,6 @@ struct VGTrain: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "vgtrain",
         abstract: "Post-training tools for vgrt: the ShapeWorld data and the ShapeBench judge.",
-        subcommands: [Render.self, RenderBench.self, Score.self, GSBCommand.self, Bench.self,
+        subcommands: [Render.self, RenderBench.self, Score.self, JudgeCommand.self, GSBCommand.self, Bench.self,
                       ContactSheet.self, MakeShard.self, BenchmarkSetCommand.self])
 }
