@@ -42,6 +42,13 @@ func decodeSpec(_ arg: String) throws -> SceneSpec {
     } catch { throw CLIError("the spec is not a valid SceneSpec: \(error)") }
 }
 
+/// The scene given as `--spec` (JSON) or `--caption`, nil when neither was given.
+func sceneArgument(spec: String?, caption: String?, seed: UInt64) throws -> SceneSpec? {
+    if let spec { return try decodeSpec(spec) }
+    guard let caption else { return nil }
+    do { return try CaptionParser.parse(caption, seed: seed) } catch { throw CLIError("\(error)") }
+}
+
 /// Parses "kind:strength", e.g. "blur:0.5".
 func parseDegradation(_ s: String) throws -> Degradation {
     let parts = s.split(separator: ":")

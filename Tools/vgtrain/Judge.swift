@@ -17,12 +17,7 @@ struct JudgeCommand: ParsableCommand {
 
     func run() throws {
         let config = try geometry.validated()
-        let scene: SceneSpec
-        if let spec {
-            scene = try decodeSpec(spec)
-        } else if let caption {
-            do { scene = try CaptionParser.parse(caption) } catch { throw CLIError("\(error)") }
-        } else {
+        guard let scene = try sceneArgument(spec: spec, caption: caption, seed: 0) else {
             throw CLIError("give --spec or --caption")
         }
         let report: VideoReport

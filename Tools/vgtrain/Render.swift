@@ -19,15 +19,8 @@ struct Render: ParsableCommand {
 
     func run() throws {
         let config = try geometry.validated()
-        let scene: SceneSpec
-        if let spec {
-            scene = try decodeSpec(spec)
-        } else if let caption {
-            do { scene = try CaptionParser.parse(caption, seed: seed) } catch { throw CLIError("\(error)") }
-        } else {
-            var rng = SplitMix64(seed: seed)
-            scene = SceneSampler.random(using: &rng)
-        }
+        var rng = SplitMix64(seed: seed)
+        let scene = try sceneArgument(spec: spec, caption: caption, seed: seed) ?? SceneSampler.random(using: &rng)
         let degradations = try degrade.map(parseDegradation)
         let clip: Clip
         do { clip = try Renderer.clip(scene, config: config, seed: seed) } catch { throw CLIError("\(error)") }
