@@ -89,6 +89,7 @@ struct ContactSheet: ParsableCommand {
     @Option(help: "First seed.") var seed: UInt64 = 1
     @Option(help: "Instead of scenes: the first scene under every degradation at this strength (0 = off).")
     var degradations: Float = 0
+    @Flag(help: "Print each scene's three captions under it (built-in 5 x 7 bitmap font).") var labels = false
     @OptionGroup var geometry: GeometryOptions
 
     func run() throws {
@@ -99,19 +100,30 @@ struct ContactSheet: ParsableCommand {
         if degradations > 0 {
             var rng = SplitMix64(seed: seed)
             let clip = try Renderer.clip(SceneSampler.random(using: &rng), config: config, seed: seed)
-            strips.append(Sheet.strip(clip.frames, config: config, every: every, scale: 2))
             md = "| row | degradation |\n|---|---|\n| 1 | none: \(clip.captions.detailed) |\n"
-            for (i, k) in DegradationKind.allCases.enumerated() {
-                let f = Degradation(k, strength: min(1, degradations)).apply(clip.frames, config: config, seed: seed)
-                strips.append(Sheet.strip(f, config: config, every: every, scale: 2))
-                md += "| \(i + 2) | \(k.rawValue) at \(degradations) |\n"
+            let rows = [("clean", clip.frames)] + DegradationKind.allCases.map { k in
+                ("\(k.rawValue) at \(degradations)",
+                 Degradation(k, strength: min(1, degradations)).apply(clip.frames, config: config, seed: seed))
+            }
+            for (i, row) in rows.enumerated() {
+                let strip = Sheet.strip(row.1, config: config, every: every, scale: 2)
+                strips.append(strip)
+                if labels { strips.append(BitmapFont.render([row.0], width: strip.width, scale: 2)) }
+                if i > 0 { md += "| \(i + 1) | \(row.0) |\n" }
             }
         }
         for i in 0..<(degradations > 0 ? 0 : max(1, count)) {
             let s = seed &+ UInt64(i)
             var rng = SplitMix64(seed: s)
             let clip = try Renderer.clip(SceneSampler.random(using: &rng), config: config, seed: s)
-            strips.append(Sheet.strip(clip.frames, config: config, every: every, scale: 2))
+            let strip = Sheet.strip(clip.frames, config: config, every: every, scale: 2)
+            strips.append(strip)
+            if labels {
+                let columns = (strip.width - 4) / ((BitmapFont.width + 1) * 2)
+                let text = [("detailed", clip.captions.detailed), ("terse", clip.captions.terse), ("web", clip.captions.web)]
+                    .flatMap { BitmapFont.wrap("\($0.0): \($0.1)", columns: columns) }
+                strips.append(BitmapFont.render(text, width: strip.width, scale: 2))
+            }
             md += "| \(i + 1) | \(clip.captions.detailed) | \(clip.captions.terse) | \(clip.captions.web) |\n"
         }
         let sheet = Sheet.stack(strips)
