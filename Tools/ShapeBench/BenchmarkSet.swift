@@ -7,8 +7,11 @@ public struct BenchmarkPrompt: Codable, Hashable, Sendable {
     public var id: String
     /// The seed a generator should use for this prompt.
     public var seed: UInt64
+    /// The scene the prompt describes.
     public var spec: SceneSpec
+    /// The detailed caption.
     public var detailed: String
+    /// The terse prompt a person would type.
     public var terse: String
 }
 

@@ -6,8 +6,11 @@ public struct AttributeCheck: Codable, Hashable, Sendable {
     public var attribute: String
     /// Index of the spec object (nil for scene attributes).
     public var object: Int?
+    /// What the spec asked for, e.g. "red".
     public var expected: String
+    /// What the frames show, e.g. "orange".
     public var observed: String
+    /// Whether the two agree.
     public var correct: Bool
 }
 
@@ -15,10 +18,13 @@ public struct AttributeCheck: Codable, Hashable, Sendable {
 public struct VideoReport: Codable, Sendable {
     /// The prompt id, e.g. "bench-0042".
     public var id: String
+    /// Every attribute check, scene checks first.
     public var checks: [AttributeCheck]
     /// Share of correct checks.
     public var attributeAccuracy: Float
+    /// Temporal and visual-quality scores.
     public var metrics: VideoMetrics
+    /// What the judge read from the frames.
     public var detected: DetectedScene
 
     /// The checks that failed.

@@ -7,9 +7,13 @@ import ShapeWorld
 
 /// What ShapeBench read from one object's track.
 public struct DetectedObject: Codable, Hashable, Sendable {
+    /// Best-fitting ideal shape (IoU-weighted vote over frames).
     public var shape: ShapeKind
+    /// Nearest named colour to the median object colour.
     public var color: ColorName
+    /// Size class from the median circumradius.
     public var size: SizeClass
+    /// Motion read from the trajectory, size and rotation.
     public var motion: Motion
     /// nil for static objects.
     public var speed: Speed?
@@ -23,7 +27,9 @@ public struct DetectedObject: Codable, Hashable, Sendable {
 public struct DetectedScene: Codable, Hashable, Sendable {
     /// The most common number of objects per frame.
     public var count: Int
+    /// One entry per track.
     public var objects: [DetectedObject]
+    /// Background colour and style.
     public var background: Background
 }
 

@@ -15,6 +15,7 @@ public struct BenchReport: Codable, Sendable {
     public var dynamicDegree: Float
     /// Prompts that had no video, or whose video could not be read.
     public var missing: [String]
+    /// Every video's report.
     public var reports: [VideoReport]
 
     public init(reports: [VideoReport], missing: [String] = []) {

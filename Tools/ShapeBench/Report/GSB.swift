@@ -6,6 +6,7 @@ import Foundation
 public struct GSBResult: Codable, Sendable {
     /// Tallies for one dimension.
     public struct Tally: Codable, Sendable, Equatable {
+        /// Prompts where A won, tied, lost.
         public var good = 0, same = 0, bad = 0
         /// (G - B) / (G + S + B); 0 for an empty tally.
         public var score: Float { good + same + bad == 0 ? 0 : Float(good - bad) / Float(good + same + bad) }

@@ -23,7 +23,9 @@ extension Degradation {
 
 /// A clean clip and a degraded copy of it: a preference pair (the clean one wins).
 public struct PreferencePair: Sendable {
+    /// The clean clip (the preferred one).
     public var better: Clip
+    /// The same clip degraded.
     public var worse: Clip
     /// What was done to `worse`.
     public var degradation: Degradation

@@ -9,13 +9,16 @@ public enum Manifest {
     public struct Problem: Sendable, Equatable, CustomStringConvertible {
         /// 1-based line number in the manifest.
         public var line: Int
+        /// Why the line was skipped.
         public var reason: String
         public var description: String { "line \(line): \(reason)" }
     }
 
     /// What a load produced: the clips that decoded, and the lines that were skipped.
     public struct Result: Sendable {
+        /// The clips that decoded, in manifest order.
         public var clips: [Clip]
+        /// The lines that were skipped, with reasons.
         public var skipped: [Problem]
     }
 

@@ -4,6 +4,7 @@ import VGVideo
 
 /// One clip in a shard: the clip plus the degradations that were applied to it.
 public struct ShardRecord: Sendable {
+    /// The clip (frames after the degradations).
     public var clip: Clip
     /// Degradations applied after rendering (empty for clean clips).
     public var degradations: [Degradation]

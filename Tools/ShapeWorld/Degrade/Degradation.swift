@@ -30,6 +30,7 @@ public enum DegradationKind: String, Codable, CaseIterable, Sendable {
 
 /// One degradation with its strength.
 public struct Degradation: Codable, Hashable, Sendable {
+    /// Which defect.
     public var kind: DegradationKind
     /// In [0, 1]; 0 leaves frames untouched.
     public var strength: Float

@@ -66,6 +66,7 @@ extension Double { var floatValue: Float { Float(self) } }
 /// Used by the renderer (coverage = clamp(0.5 - distance, 0, 1): a one-pixel box filter across the
 /// edge) and by ShapeBench, which fits the ideal shape to what it sees.
 public struct ShapeTemplate: Sendable {
+    /// The shape this template draws.
     public let shape: ShapeKind
     /// Circumradius in pixels.
     public let radius: Float
