@@ -24,6 +24,14 @@ let package = Package(
         .library(name: "VGText", targets: ["VGText"]),
         // END products (formats)
         // BEGIN products (issue 3: ShapeWorld / ShapeBench / video I/O)
+        // Video files out (mp4 / Y4M / PNG) and in (decode, resize, sample), shared with the runtime.
+        .library(name: "VGVideo", targets: ["VGVideo"]),
+        // The procedural video world with captions, degradations, shards and manifests.
+        .library(name: "ShapeWorld", targets: ["ShapeWorld"]),
+        // The analytic judge: attribute correctness, temporal and visual-quality scores, GSB.
+        .library(name: "ShapeBench", targets: ["ShapeBench"]),
+        // The post-training CLI: render / score / gsb / bench now; pretrain, SFT, GRPO later.
+        .executable(name: "vgtrain", targets: ["vgtrain"]),
         // END products
     ],
     dependencies: [
@@ -61,6 +69,14 @@ let package = Package(
         // END targets (formats)
 
         // BEGIN targets (issue 3: ShapeWorld / ShapeBench / video I/O)
+        .target(name: "VGVideo", dependencies: ["CFFmpeg"], path: "Sources/VGVideo"),
+        .target(name: "ShapeWorld", dependencies: ["VGVideo", "CZstd"], path: "Tools/ShapeWorld"),
+        .target(name: "ShapeBench", dependencies: ["ShapeWorld"], path: "Tools/ShapeBench",
+                exclude: ["Resources"]),
+        .executableTarget(name: "vgtrain",
+                          dependencies: ["ShapeWorld", "ShapeBench", "VGVideo",
+                                         .product(name: "ArgumentParser", package: "swift-argument-parser")],
+                          path: "Tools/vgtrain"),
         // END targets
 
         // MARK: Benchmarks
@@ -78,6 +94,9 @@ let package = Package(
         .testTarget(name: "VGTextTests", dependencies: ["VGText"], path: "Tests/VGTextTests"),
         // END tests (formats)
         // BEGIN tests (issue 3)
+        .testTarget(name: "VGVideoTests", dependencies: ["VGVideo"], path: "Tests/VGVideoTests"),
+        .testTarget(name: "ShapeWorldTests", dependencies: ["ShapeWorld", "VGVideo"], path: "Tests/ShapeWorldTests"),
+        .testTarget(name: "ShapeBenchTests", dependencies: ["ShapeBench", "ShapeWorld"], path: "Tests/ShapeBenchTests"),
         // END tests
     ]
 )

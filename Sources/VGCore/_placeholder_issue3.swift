@@ -1,0 +1,1 @@
+// local placeholder (issue3 worktree only, never committed)

@@ -1,0 +1,45 @@
+import Foundation
+import XCTest
+import ShapeWorld
+
+final class ClipStreamTests: XCTestCase {
+    func testRecordsDependOnlyOnSeedAndIndex() throws {
+        let s = ClipStream(seed: 5, degradedShare: 0.5)
+        let a = try s.record(at: 17), b = try s.records(15..<18)[2]
+        XCTAssertEqual(a.clip.frames, b.clip.frames)
+        XCTAssertEqual(a.clip.captions, b.clip.captions)
+        XCTAssertNotEqual(try s.record(at: 18).clip.spec, a.clip.spec)
+        XCTAssertNotEqual(try ClipStream(seed: 6).record(at: 17).clip.spec, a.clip.spec)
+    }
+
+    func testDegradedShareAndPreferencePairs() throws {
+        let clean = try ClipStream(seed: 1, degradedShare: 0).records(0..<40)
+        XCTAssertTrue(clean.allSatisfy { $0.degradations.isEmpty })
+        let noisy = try ClipStream(seed: 1, degradedShare: 1).records(0..<40)
+        XCTAssertTrue(noisy.allSatisfy { !$0.degradations.isEmpty })
+        XCTAssertEqual(Set(noisy.flatMap { $0.degradations.map { $0.kind } }).count, DegradationKind.allCases.count)
+        let s = ClipStream(config: RenderConfig(frames: 8, height: 48, width: 80), seed: 2)
+        for i in 0..<20 {
+            let p = try s.preferencePair(at: i, dimension: .motion)
+            XCTAssertEqual(p.degradation.kind.dimension, .motion)
+            XCTAssertEqual(p.better.spec, p.worse.spec)
+            XCTAssertNotEqual(p.better.frames, p.worse.frames)
+            XCTAssertEqual(p.better.frames.count, 8 * 48 * 80 * 3)
+        }
+    }
+
+    func testShardReaderStreamsRecords() throws {
+        let config = RenderConfig(frames: 4, height: 16, width: 16)
+        let records = try ClipStream(config: config, seed: 3, degradedShare: 0.5).records(0..<6)
+        var r = try ShardReader(bytes: try Shard.encode(records, config: config))
+        XCTAssertEqual(r.count, 6)
+        var n = 0
+        while let rec = try r.next() {
+            XCTAssertEqual(rec.clip.rgb24(), records[n].clip.rgb24())
+            XCTAssertEqual(rec.degradations, records[n].degradations)
+            n += 1
+        }
+        XCTAssertEqual(n, 6)
+        XCTAssertNil(try r.next())
+    }
+}

@@ -1,0 +1,68 @@
+import Foundation
+import ShapeWorld
+
+/// A whole set's scores: per-attribute accuracy, mean metrics, dynamic degree, and every video.
+public struct BenchReport: Codable, Sendable {
+    /// Number of videos scored.
+    public var videos: Int
+    /// Mean share of correct checks per video.
+    public var attributeAccuracy: Float
+    /// Accuracy per attribute over all checks of that attribute.
+    public var perAttribute: [String: Float]
+    /// Mean of each metric over the videos.
+    public var meanMetrics: [String: Float]
+    /// VBench dynamic degree: share of videos whose motion magnitude passes 0.1.
+    public var dynamicDegree: Float
+    /// Prompts that had no video, or whose video could not be read.
+    public var missing: [String]
+    /// Every video's report.
+    public var reports: [VideoReport]
+
+    public init(reports: [VideoReport], missing: [String] = []) {
+        self.reports = reports
+        self.missing = missing
+        videos = reports.count
+        let n = Float(max(reports.count, 1))
+        attributeAccuracy = reports.map { $0.attributeAccuracy }.reduce(0, +) / n
+        var per: [String: Float] = [:]
+        for a in ShapeBench.attributes {
+            let cs = reports.flatMap { $0.checks.filter { $0.attribute == a } }
+            if !cs.isEmpty { per[a] = Float(cs.filter { $0.correct }.count) / Float(cs.count) }
+        }
+        perAttribute = per
+        var mm: [String: Float] = [:]
+        for (k, f) in BenchReport.metricFields { mm[k] = reports.map { f($0.metrics) }.reduce(0, +) / n }
+        meanMetrics = mm
+        dynamicDegree = Float(reports.filter { $0.metrics.dynamic }.count) / n
+    }
+
+    /// The metrics in table order.
+    public static let metricFields: [(String, @Sendable (VideoMetrics) -> Float)] = [
+        ("temporalFlicker", { $0.temporalFlicker }), ("motionSmoothness", { $0.motionSmoothness }),
+        ("subjectConsistency", { $0.subjectConsistency }), ("noise", { $0.noise }), ("sharpness", { $0.sharpness }),
+        ("blockiness", { $0.blockiness }), ("deformation", { $0.deformation }),
+        ("visualQuality", { $0.visualQuality }), ("motionQuality", { $0.motionQuality }),
+    ]
+
+    /// Pretty JSON (sorted keys).
+    public func json() throws -> Data {
+        let e = JSONEncoder()
+        e.outputFormatting = [.prettyPrinted, .sortedKeys]
+        return try e.encode(self)
+    }
+
+    /// A markdown summary: attribute accuracies, then metric means.
+    public func markdown(title: String = "ShapeBench") -> String {
+        var s = "## \(title)\n\n\(videos) videos"
+        if !missing.isEmpty { s += ", \(missing.count) missing or unreadable" }
+        s += ".\n\n| attribute | accuracy |\n|---|---|\n"
+        s += "| **all (mean per video)** | **\(fmt(attributeAccuracy))** |\n"
+        for a in ShapeBench.attributes { if let v = perAttribute[a] { s += "| \(a) | \(fmt(v)) |\n" } }
+        s += "\n| metric | mean |\n|---|---|\n"
+        for (k, _) in BenchReport.metricFields { s += "| \(k) | \(fmt(meanMetrics[k] ?? 0)) |\n" }
+        s += "| dynamicDegree | \(fmt(dynamicDegree)) |\n"
+        return s
+    }
+}
+
+func fmt(_ x: Float) -> String { String(format: "%.3f", x) }

@@ -1,0 +1,95 @@
+/// Draws random scenes and places objects so that every object stays inside the frame for the whole
+/// clip and no two objects ever overlap (rejection sampling over the trajectories).
+public enum SceneSampler {
+    /// Free space kept between an object and the frame edge (min-dim units, ~2.6 px at 64).
+    public static let margin: Float = 0.04
+    /// Free space kept between two objects (min-dim units, ~3.2 px at 64).
+    public static let gap: Float = 0.05
+    /// Clip times at which trajectories are checked.
+    static let checkTimes: [Float] = (0...24).map { Float($0) / 24 }
+
+    /// A random scene: 1 object (50 %), 2 (30 %) or 3 (20 %), distinct colours, any background.
+    public static func random(using rng: inout SplitMix64, maxObjects: Int = SceneSpec.maxObjects,
+                              extent: SIMD2<Float> = SIMD2(1, 1)) -> SceneSpec {
+        let u = rng.unitFloat()
+        var count = min(max(1, maxObjects), u < 0.5 ? 1 : (u < 0.8 ? 2 : 3))
+        while true {
+            for _ in 0..<40 {
+                let bg = Background(color: rng.pick(BackgroundColor.allCases) ?? .white,
+                                    style: rng.chance(0.5) ? .solid : (rng.chance(0.5) ? .gradient : .texture))
+                var colors = ColorName.allCases
+                var objects: [ObjectSpec] = []
+                for _ in 0..<count {
+                    let ci = rng.index(colors.count)
+                    let color = colors.remove(at: ci)
+                    objects.append(randomObject(color: color, using: &rng))
+                }
+                if let s = place(objects, background: bg, extent: extent, using: &rng) { return s }
+            }
+            if count == 1 { break }
+            count -= 1
+        }
+        // A single small static object always fits.
+        let o = ObjectSpec(shape: .circle, color: .red, size: .small, motion: .static, speed: .slow, x: 0.5, y: 0.5)
+        return SceneSpec(objects: [o], background: Background(color: .white))
+    }
+
+    /// A random object of a given colour (rotation only for non-round shapes).
+    public static func randomObject(color: ColorName, using rng: inout SplitMix64) -> ObjectSpec {
+        let shape = rng.pick(ShapeKind.allCases) ?? .circle
+        var motions = Motion.allCases
+        if shape.isRound { motions.removeAll { $0 == .rotate } }
+        return ObjectSpec(shape: shape, color: color, size: rng.pick(SizeClass.allCases) ?? .medium,
+                          motion: rng.pick(motions) ?? .static, speed: rng.chance(0.5) ? .slow : .fast,
+                          rotation: shape.isRound ? 0 : rng.uniform(0, 360))
+    }
+
+    /// Chooses start positions for `objects` (their x and y are overwritten) so that all stay in the
+    /// frame and apart for the whole clip; nil if no placement was found in a few hundred tries.
+    public static func place(_ objects: [ObjectSpec], background: Background,
+                             extent: SIMD2<Float> = SIMD2(1, 1), using rng: inout SplitMix64) -> SceneSpec? {
+        for _ in 0..<30 {
+            var placed: [ObjectSpec] = []
+            var ok = true
+            for o in objects {
+                guard let p = placeOne(o, avoiding: placed, extent: extent, using: &rng) else { ok = false; break }
+                placed.append(p)
+            }
+            if ok { return SceneSpec(objects: placed, background: background) }
+        }
+        return nil
+    }
+
+    static func placeOne(_ o: ObjectSpec, avoiding others: [ObjectSpec], extent: SIMD2<Float>,
+                         using rng: inout SplitMix64) -> ObjectSpec? {
+        var z = o
+        z.x = 0
+        z.y = 0
+        var lo = SIMD2<Float>(-.infinity, -.infinity), hi = SIMD2<Float>(.infinity, .infinity)
+        for t in checkTimes {
+            let s = z.state(at: t, extent: extent)
+            let need = s.radius + margin
+            lo = pointwiseMax(lo, SIMD2(need - s.cx, need - s.cy))
+            hi = pointwiseMin(hi, SIMD2(extent.x - need - s.cx, extent.y - need - s.cy))
+        }
+        guard lo.x <= hi.x, lo.y <= hi.y else { return nil }
+        for _ in 0..<40 {
+            var c = o
+            c.x = rng.uniform(lo.x, hi.x) / extent.x
+            c.y = rng.uniform(lo.y, hi.y) / extent.y
+            if others.allSatisfy({ apart(c, $0, extent: extent) }) { return c }
+        }
+        return nil
+    }
+
+    /// True when the two objects keep `gap` between their circumcircles for the whole clip.
+    public static func apart(_ a: ObjectSpec, _ b: ObjectSpec, extent: SIMD2<Float>) -> Bool {
+        for t in checkTimes {
+            let sa = a.state(at: t, extent: extent), sb = b.state(at: t, extent: extent)
+            let dx = sa.cx - sb.cx, dy = sa.cy - sb.cy
+            let need = sa.radius + sb.radius + gap
+            if dx * dx + dy * dy < need * need { return false }
+        }
+        return true
+    }
+}

@@ -1,0 +1,107 @@
+import ArgumentParser
+import Foundation
+import ShapeBench
+import ShapeWorld
+import VGVideo
+
+/// A CLI failure with a readable message (ArgumentParser prints it and exits non-zero).
+struct CLIError: Error, CustomStringConvertible {
+    var description: String
+    init(_ m: String) { description = m }
+}
+
+/// Frame geometry options shared by the verbs.
+struct GeometryOptions: ParsableArguments {
+    @Option(help: "Frames per clip.") var frames = 16
+    @Option(help: "Frame height in pixels.") var height = 64
+    @Option(help: "Frame width in pixels.") var width = 64
+    @Option(help: "Frames per second.") var fps = 8
+
+    var config: RenderConfig { RenderConfig(frames: frames, height: height, width: width, fps: fps) }
+    func validated() throws -> RenderConfig {
+        do { try config.validate() } catch { throw CLIError("\(error)") }
+        return config
+    }
+}
+
+/// Which prompts to score, and where the table goes.
+struct PromptSetOptions: ParsableArguments {
+    @Option(help: "Prompt set JSON (default: the built-in v1).") var set: String?
+    @Option(help: "Only the first N prompts.") var limit: Int?
+    @Option(help: "Markdown table path ('-' for stdout).") var markdown = "-"
+    @Option(help: "JSON report path.") var json: String?
+}
+
+/// A scene spec from a JSON file path or inline JSON, validated.
+func decodeSpec(_ arg: String) throws -> SceneSpec {
+    let text = FileManager.default.fileExists(atPath: arg) ? (try? String(contentsOfFile: arg, encoding: .utf8)) ?? "" : arg
+    do {
+        let s = try JSONDecoder().decode(SceneSpec.self, from: Data(text.utf8))
+        try s.validate()
+        return s
+    } catch { throw CLIError("the spec is not a valid SceneSpec: \(error)") }
+}
+
+/// The scene given as `--spec` (JSON) or `--caption`, nil when neither was given.
+func sceneArgument(spec: String?, caption: String?, seed: UInt64) throws -> SceneSpec? {
+    if let spec { return try decodeSpec(spec) }
+    guard let caption else { return nil }
+    do { return try CaptionParser.parse(caption, seed: seed) } catch { throw CLIError("\(error)") }
+}
+
+/// Parses "kind:strength", e.g. "blur:0.5".
+func parseDegradation(_ s: String) throws -> Degradation {
+    let parts = s.split(separator: ":")
+    guard parts.count == 2, let kind = DegradationKind(rawValue: String(parts[0])),
+          let strength = Float(parts[1]), (0...1).contains(strength) else {
+        let kinds = DegradationKind.allCases.map { $0.rawValue }.joined(separator: ", ")
+        throw CLIError("bad degradation \"\(s)\": use kind:strength with strength in [0, 1]; kinds: \(kinds)")
+    }
+    return Degradation(kind, strength: strength)
+}
+
+/// Writes text to a file atomically, or stdout for "-".
+func writeText(_ text: String, to path: String) throws {
+    if path == "-" { print(text); return }
+    do { try AtomicFile.write(Array(text.utf8), to: path) } catch { throw CLIError("cannot write \(path): \(error)") }
+}
+
+func makeDirectory(_ path: String) throws {
+    do { try FileManager.default.createDirectory(atPath: path, withIntermediateDirectories: true) } catch {
+        throw CLIError("cannot create directory \(path): \(error.localizedDescription)")
+    }
+}
+
+/// Renders a benchmark prompt (optionally degraded) to frames.
+func renderPrompt(_ p: BenchmarkPrompt, config: RenderConfig, degradations: [Degradation]) throws -> [Float] {
+    let frames = try Renderer.render(p.spec, config: config)
+    return degradations.apply(frames, config: config, seed: p.seed)
+}
+
+/// Scores the videos `<dir>/<id>.mp4` (or `.y4m`) against a prompt set.
+func scoreFolder(_ dir: String, prompts: [BenchmarkPrompt], config: RenderConfig) -> BenchReport {
+    var reports: [VideoReport] = []
+    var missing: [String] = []
+    for p in prompts {
+        let candidates = ["mp4", "y4m", "mkv", "webm"].map { "\(dir)/\(p.id).\($0)" }
+        guard let path = candidates.first(where: { FileManager.default.fileExists(atPath: $0) }) else {
+            missing.append(p.id)
+            continue
+        }
+        do {
+            let v = try VideoIO.read(path: path, width: config.width, height: config.height, frames: config.frames)
+            reports.append(try ShapeBench.score(frames: Clip.floats(v.rgb), config: config, spec: p.spec, id: p.id))
+        } catch {
+            missing.append("\(p.id) (\(error))")
+        }
+    }
+    return BenchReport(reports: reports, missing: missing)
+}
+
+/// The prompt set: a JSON file, or the built-in v1, optionally the first `limit`.
+func loadPrompts(_ path: String?, limit: Int?) throws -> [BenchmarkPrompt] {
+    var p: [BenchmarkPrompt]
+    if let path { do { p = try BenchmarkSet.load(path: path) } catch { throw CLIError("\(error)") } } else { p = BenchmarkSet.v1() }
+    if let limit { p = Array(p.prefix(max(0, limit))) }
+    return p
+}

@@ -1,0 +1,12 @@
+import ArgumentParser
+
+/// `vgtrain`: the post-training command line. Each verb lives in its own file; later stages add
+/// pretrain / sft / grpo / distill verbs beside these.
+@main
+struct VGTrain: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "vgtrain",
+        abstract: "Post-training tools for vgrt: the ShapeWorld data and the ShapeBench judge.",
+        subcommands: [Render.self, RenderBench.self, Score.self, JudgeCommand.self, GSBCommand.self, Bench.self,
+                      ContactSheet.self, MakeShard.self, BenchmarkSetCommand.self])
+}
