@@ -111,11 +111,11 @@ final class CheckpointTests: XCTestCase {
         }
         _ = try trainer.step(batches[0]); _ = try trainer.step(batches[1])
         let url = FileManager.default.temporaryDirectory.appendingPathComponent("ckpt-\(getpid()).safetensors")
-        defer { try? FileManager.default.removeItem(at: url) }
+        defer { try? FileManager.default.removeItem(at: url); try? FileManager.default.removeItem(at: TrainingCheckpoint.optimizerURL(for: url)) }
         try TrainingCheckpoint.save(trainer, dataPosition: 2, tokenizer: "{}", to: url)
         _ = try trainer.step(batches[2]); _ = try trainer.step(batches[3])
 
-        let (resumed, state) = try TrainingCheckpoint.restore(try SafeTensorsFile(contentsOf: url), context: try ComputeContext(threads: 1))
+        let (resumed, state) = try TrainingCheckpoint.restore(url, context: try ComputeContext(threads: 1))
         XCTAssertEqual(state.step, 2); XCTAssertEqual(state.dataPosition, 2); XCTAssertEqual(state.tokenizer, "{}")
         _ = try resumed.step(batches[state.dataPosition]); _ = try resumed.step(batches[state.dataPosition + 1])
         for name in p.names {
@@ -126,7 +126,7 @@ final class CheckpointTests: XCTestCase {
         let w = FileManager.default.temporaryDirectory.appendingPathComponent("w-\(getpid()).safetensors")
         defer { try? FileManager.default.removeItem(at: w) }
         try TrainingCheckpoint.exportWeights(p, config: c, tokenizer: nil, asHalf: true, to: w)
-        XCTAssertThrowsError(try TrainingCheckpoint.restore(try SafeTensorsFile(contentsOf: w), context: ctx))
+        XCTAssertThrowsError(try TrainingCheckpoint.restore(w, context: ctx))
         let (c2, p2) = try TrainingCheckpoint.loadWeights(try SafeTensorsFile(contentsOf: w))
         XCTAssertEqual(c2, c)
         XCTAssertEqual(try p2.tensor("blocks.0.attn.qkv.weight").toArray(), try p.tensor("blocks.0.attn.qkv.weight").toArray().map { Float(Float16($0)) })

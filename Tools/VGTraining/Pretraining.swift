@@ -78,7 +78,7 @@ public final class Pretrainer {
         let trainer: FlowMatchingTrainer, tokenizer: BPETokenizer
         var position: Int
         if FileManager.default.fileExists(atPath: checkpointURL.path) {
-            let (t, state) = try TrainingCheckpoint.restore(try SafeTensorsFile(contentsOf: checkpointURL), context: ctx)
+            let (t, state) = try TrainingCheckpoint.restore(checkpointURL, context: ctx)
             guard state.config == c else { throw ModelError.invalidConfig("checkpoint config differs from the run's config") }
             guard let tj = state.tokenizer else { throw ModelError.badParameter("checkpoint has no tokenizer") }
             trainer = t; tokenizer = try BPETokenizer(jsonString: tj); position = state.dataPosition

@@ -3,10 +3,11 @@ import VGCore
 import VGFormat
 import VGModel
 
-/// Training checkpoints in safetensors: the weights under their own names, Adam's moments under
-/// `optim.m.` / `optim.v.`, the EMA under `ema.`, and in the metadata (all strings, as safetensors
-/// requires) the model config, the optimizer config and step, the RNG state, the data position and
-/// the tokenizer. Everything needed to resume exactly; written atomically.
+/// Training checkpoints in safetensors, as two files so each stays small enough for git:
+/// `NAME.safetensors` holds the weights under their own names, the EMA under `ema.`, and in the
+/// metadata (all strings, as safetensors requires) the model config, the optimizer config and step,
+/// the RNG state, the data position and the tokenizer; `NAME.optim.safetensors` holds Adam's moments
+/// under `optim.m.` / `optim.v.`. Everything needed to resume exactly; each file written atomically.
 public enum TrainingCheckpoint {
     public static let configKey = "vgrt.config", optimizerKey = "vgrt.optimizer", stepKey = "vgrt.step"
     public static let rngKey = "vgrt.rng", dataKey = "vgrt.data_position", tokenizerKey = "vgrt.tokenizer"
@@ -33,13 +34,21 @@ public enum TrainingCheckpoint {
         meta[dataKey] = String(dataPosition)
         if let tokenizer { meta[tokenizerKey] = tokenizer }
         var w = SafeTensorsWriter(metadata: meta)
+        var o = SafeTensorsWriter(metadata: [stepKey: String(trainer.optimizer.step)])
         for name in trainer.params.names {
             try w.add(name, tensor: try trainer.params.tensor(name))
-            try w.add("optim.m." + name, tensor: try trainer.optimizer.m.tensor(name))
-            try w.add("optim.v." + name, tensor: try trainer.optimizer.v.tensor(name))
+            try o.add("optim.m." + name, tensor: try trainer.optimizer.m.tensor(name))
+            try o.add("optim.v." + name, tensor: try trainer.optimizer.v.tensor(name))
             if let ema = trainer.optimizer.ema { try w.add("ema." + name, tensor: try ema.tensor(name)) }
         }
+        // Moments first: a crash between the two writes leaves a step mismatch that restore detects.
+        try o.write(to: optimizerURL(for: url))
         try w.write(to: url)
+    }
+
+    /// The companion file holding Adam's moments.
+    public static func optimizerURL(for url: URL) -> URL {
+        url.deletingPathExtension().appendingPathExtension("optim.safetensors")
     }
 
     /// Writes weights only (e.g. the EMA, as f16) with the config and tokenizer: the file later
@@ -72,8 +81,17 @@ public enum TrainingCheckpoint {
         return (c, p)
     }
 
-    /// Restores a trainer saved by `save`: weights, moments, EMA, step and RNG.
-    public static func restore(_ file: SafeTensorsFile, context: ComputeContext) throws -> (FlowMatchingTrainer, State) {
+    /// Restores a trainer saved by `save` at `url`: weights, moments, EMA, step and RNG.
+    public static func restore(_ url: URL, context: ComputeContext) throws -> (FlowMatchingTrainer, State) {
+        let file = try SafeTensorsFile(contentsOf: url)
+        let optim = try SafeTensorsFile(contentsOf: optimizerURL(for: url))
+        guard optim.metadata[stepKey] == file.metadata[stepKey] else {
+            throw ModelError.badParameter("\(optim.fileName) is from step \(optim.metadata[stepKey] ?? "?"), \(file.fileName) from \(file.metadata[stepKey] ?? "?")")
+        }
+        return try restore(file, optimizer: optim, context: context)
+    }
+
+    static func restore(_ file: SafeTensorsFile, optimizer optim: SafeTensorsFile, context: ComputeContext) throws -> (FlowMatchingTrainer, State) {
         let (c, params) = try loadWeights(file)
         let m = file.metadata
         guard let os = m[optimizerKey], let steps = m[stepKey].flatMap(Int.init), let rng = m[rngKey].flatMap(UInt64.init),
@@ -85,8 +103,8 @@ public enum TrainingCheckpoint {
         trainer.rng = SeededRandom(seed: rng)
         trainer.optimizer.step = steps
         for name in params.names {
-            try trainer.optimizer.m.set(name, from: try file.tensor(named: "optim.m." + name))
-            try trainer.optimizer.v.set(name, from: try file.tensor(named: "optim.v." + name))
+            try trainer.optimizer.m.set(name, from: try optim.tensor(named: "optim.m." + name))
+            try trainer.optimizer.v.set(name, from: try optim.tensor(named: "optim.v." + name))
             if let ema = trainer.optimizer.ema { try ema.set(name, from: try file.tensor(named: "ema." + name)) }
         }
         return (trainer, State(config: c, optimizer: oc, step: steps, rng: trainer.rng, dataPosition: pos,

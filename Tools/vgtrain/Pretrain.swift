@@ -1,0 +1,97 @@
+import ArgumentParser
+import Foundation
+import ShapeWorld
+import VGCore
+import VGModel
+import VGTraining
+
+/// The pretraining mix of ../shared/ARCHITECTURE.md: ShapeWorld clips, about a third degraded, with
+/// web-noisy alt text for about half of the captions and the detailed caption for the rest (terse
+/// prompts are left out on purpose: the gap they leave is what the prompt enhancer closes).
+/// Caption dropout (empty prompts for CFG) is applied by the Pretrainer.
+struct ShapeWorldSource: CaptionedClipSource {
+    let stream: ClipStream
+    let webShare: Float
+
+    func example(_ index: Int, into clip: Tensor) throws -> String {
+        let r = try stream.record(at: index).clip
+        let dst = clip.floats
+        guard r.frames.count == dst.count else { throw CLIError("clip of \(r.frames.count) values for a \(clip.shape) tensor") }
+        for i in 0..<dst.count { dst[i] = r.frames[i] * 2 - 1 }            // [0, 1] -> [-1, 1]
+        var rng = SeededRandom(seed: stream.clipSeed(index) ^ 0x5EB_CA97)
+        return Float(rng.uniform()) < webShare ? r.captions.web : r.captions.detailed
+    }
+}
+
+/// `vgtrain pretrain`: flow-matching pretraining of the base model on the noisy ShapeWorld mix.
+struct Pretrain: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        abstract: "Pretrain the base text-to-video model on the noisy ShapeWorld mix (resumes from the run directory).",
+        discussion: """
+        Writes <out>/checkpoint.safetensors every --checkpoint-every steps (atomic; a restart resumes
+        exactly) and <out>/train-log.jsonl (one JSON line per step). With --export, writes the EMA
+        weights as f16 safetensors at the end.
+
+        Example (the documented base run, docs/PIPELINE.md):
+          vgtrain pretrain --out runs/base --steps 3000 --export Models/checkpoints/base.safetensors
+        """)
+
+    @Option(help: "Run directory (checkpoint, log, options).") var out: String
+    @Option(help: "Optimizer steps.") var steps = 3000
+    @Option(help: "Samples per step.") var batch = 8
+    @Option(help: "Peak learning rate.") var lr: Float = 3e-4
+    @Option(help: "Warm-up steps.") var warmup = 100
+    @Option(help: "Threads.") var threads = 2
+    @Option(help: "Seed of the data stream and the noise.") var seed: UInt64 = 1
+    @Option(help: "Checkpoint every N steps.") var checkpointEvery = 50
+    @Option(help: "Model config as JSON (a file or inline); default: the built-in default config.") var config: String?
+    @Option(help: "Share of degraded clips.") var degradedShare: Float = 0.33
+    @Option(help: "Share of web-noisy captions.") var webShare: Float = 0.5
+    @Option(help: "Share of empty captions (classifier-free guidance).") var captionDropout: Float = 0.1
+    @Option(help: "Write the EMA weights (f16 safetensors) here when done.") var export: String?
+    @Option(help: "Stop after this many seconds (the checkpoint lets a later run continue).") var timeLimit: Double?
+
+    func run() throws {
+        var o = PretrainOptions()
+        if let config {
+            let text = FileManager.default.fileExists(atPath: config) ? try String(contentsOfFile: config, encoding: .utf8) : config
+            do { o.model = try JSONDecoder().decode(ModelConfig.self, from: Data(text.utf8)) } catch { throw CLIError("--config: \(error)") }
+        }
+        o.steps = steps; o.batchSize = batch; o.threads = threads; o.seed = seed; o.checkpointEvery = checkpointEvery
+        o.captionDropout = captionDropout
+        o.optimizer.learningRate = lr; o.optimizer.warmupSteps = warmup; o.optimizer.totalSteps = steps
+        do { try o.validate() } catch { throw CLIError("\(error)") }
+        let render = RenderConfig(frames: o.model.frames, height: o.model.height, width: o.model.width, fps: 8)
+        let source = ShapeWorldSource(stream: ClipStream(config: render, seed: seed, degradedShare: degradedShare), webShare: webShare)
+        let dir = URL(fileURLWithPath: out)
+        let run = try Pretrainer(options: o, source: source, directory: dir)
+        try JSONEncoder().encode(o).write(to: dir.appendingPathComponent("options.json"))
+        let start = Date()
+        let tty = isatty(2) != 0
+        var avg: Float = 0
+        var stderr = StandardError()
+        let trainer = try run.run(progress: { line in
+            avg = avg == 0 ? line.loss : 0.98 * avg + 0.02 * line.loss
+            let done = Double(line.step), rate = line.elapsed > 0 ? Double(line.step) / max(Date().timeIntervalSince(start), 1e-9) : 0
+            let eta = rate > 0 ? (Double(o.steps) - done) / rate : 0
+            let text = String(format: "step %d/%d  loss %.4f (avg %.4f)  |g| %.3f  lr %.2e  %.2f samples/s  ETA %@",
+                              line.step, o.steps, line.loss, avg, line.gradNorm, line.learningRate, line.samplesPerSecond, formatDuration(eta))
+            if tty { print("\r" + text, terminator: "", to: &stderr) } else if line.step % 10 == 0 || line.step == o.steps { print(text, to: &stderr) }
+        }, shouldStop: { timeLimit.map { Date().timeIntervalSince(start) > $0 } ?? false })
+        if tty { print("", to: &stderr) }
+        if let export, trainer.optimizer.step >= o.steps {
+            try run.exportModel(trainer, to: URL(fileURLWithPath: export), extra: ["vgrt.stage": "pretrain", "vgrt.steps": String(o.steps)])
+            print("wrote \(export)")
+        }
+        print("step \(trainer.optimizer.step)/\(o.steps); checkpoint \(run.checkpointURL.path)")
+    }
+}
+
+struct StandardError: TextOutputStream {
+    mutating func write(_ string: String) { FileHandle.standardError.write(Data(string.utf8)) }
+}
+
+func formatDuration(_ s: Double) -> String {
+    let t = Int(s.rounded())
+    return t >= 3600 ? "\(t / 3600)h\(String(format: "%02d", t % 3600 / 60))m" : "\(t / 60)m\(String(format: "%02d", t % 60))s"
+}
