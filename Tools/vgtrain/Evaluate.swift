@@ -1,0 +1,86 @@
+import ArgumentParser
+import Foundation
+import ShapeBench
+import ShapeWorld
+import VGCore
+import VGFormat
+import VGModel
+import VGText
+import VGTraining
+import VGVideo
+
+/// `vgtrain evaluate`: generates the benchmark prompts with a model and scores the clips with
+/// ShapeBench, once with the detailed captions and once with the terse prompts people type.
+struct Evaluate: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        abstract: "Generate ShapeBench prompts with a model (detailed and terse captions) and score them.",
+        discussion: """
+        --model takes exported weights (f16/f32 safetensors with vgrt.config and vgrt.tokenizer) or a training
+        checkpoint (add --ema to use its EMA weights). Prompts are spread evenly over the fixed v1 set.
+
+        Example:
+          vgtrain evaluate --model Models/checkpoints/base.safetensors --limit 64 --out evals/base --sheet docs/base-samples.png
+        """)
+
+    @Option(help: "Model weights or checkpoint (.safetensors).") var model: String
+    @Flag(help: "Use the checkpoint's EMA weights (ema.* tensors).") var ema = false
+    @Option(help: "Prompts (spread over the 320 of v1).") var limit = 64
+    @Option(help: "Euler steps.") var steps = 20
+    @Option(help: "Guidance weight.") var guidance: Float = 4
+    @Option(help: "Threads.") var threads = 2
+    @Option(help: "Output directory for the JSON reports and markdown tables.") var out: String
+    @Option(help: "Write a contact sheet PNG of the first 8 prompts (detailed captions).") var sheet: String?
+
+    func run() throws {
+        let file = try SafeTensorsFile(contentsOf: URL(fileURLWithPath: model))
+        let (config, params) = try TrainingCheckpoint.loadWeights(file, prefix: ema ? "ema." : "")
+        guard let tj = file.metadata[TrainingCheckpoint.tokenizerKey] else { throw CLIError("\(model) has no tokenizer in its metadata") }
+        let tokenizer = try BPETokenizer(jsonString: tj)
+        let dit = try VideoDiT(weights: try ModelWeights(params, config: config))
+        let ctx = try ComputeContext(threads: threads)
+        let render = RenderConfig(frames: config.frames, height: config.height, width: config.width, fps: 8)
+        let all = BenchmarkSet.v1()
+        let n = max(1, min(limit, all.count))
+        let prompts = (0..<n).map { all[$0 * all.count / n] }
+        let empty: [Int32] = [BPETokenizer.bosID, BPETokenizer.eosID]
+        try makeDirectory(out)
+        var tables: [String] = []
+        var sheetStrips: [(rgb: [UInt8], width: Int, height: Int)] = []
+        let start = Date()
+        for level in ["detailed", "terse"] {
+            var reports: [VideoReport] = []
+            for (i, p) in prompts.enumerated() {
+                let caption = level == "detailed" ? p.detailed : p.terse
+                let tokens = try tokenizer.encode(caption, maxLength: config.maxTextTokens, addBos: true, addEos: true)
+                let sampler = try FlowSampler(model: dit, context: ctx, prompt: tokens, empty: empty,
+                                              options: .init(steps: steps, guidance: guidance, shift: config.samplingShift, seed: p.seed))
+                var it = sampler.makeIterator()
+                var last: Tensor?
+                while let step = it.next() { last = step.clip }
+                if let e = it.error { throw CLIError("sampling \(p.id): \(e)") }
+                guard let clip = last else { throw CLIError("no steps") }
+                let frames = clip.toArray().map { min(1, max(0, ($0 + 1) / 2)) }
+                reports.append(try ShapeBench.score(frames: frames, config: render, spec: p.spec, id: p.id))
+                if level == "detailed", i < 8, sheet != nil {
+                    sheetStrips.append(Sheet.strip(frames, config: render, every: 2, scale: 2))
+                    let text = BitmapFont.render(BitmapFont.wrap(caption, columns: 90), width: sheetStrips.last!.width, scale: 1)
+                    sheetStrips.append(text)
+                }
+                var stderr = StandardError()
+                print("\(level) \(i + 1)/\(prompts.count)  \(p.id)  accuracy \(String(format: "%.2f", reports.last!.attributeAccuracy))  "
+                      + "\(formatDuration(Date().timeIntervalSince(start)))", to: &stderr)
+            }
+            let report = BenchReport(reports: reports)
+            try report.json().write(to: URL(fileURLWithPath: out).appendingPathComponent("\(level).json"))
+            tables.append(report.markdown(title: "ShapeBench, \(level) prompts (\(prompts.count) prompts, \(steps) steps, guidance \(guidance))"))
+        }
+        let md = tables.joined(separator: "\n")
+        try writeText(md, to: URL(fileURLWithPath: out).appendingPathComponent("shapebench.md").path)
+        print(md)
+        if let sheet, !sheetStrips.isEmpty {
+            let s = Sheet.stack(sheetStrips)
+            try VideoIO.writePNG(rgb: s.rgb, width: s.width, height: s.height, to: sheet)
+            print("wrote \(sheet)")
+        }
+    }
+}
