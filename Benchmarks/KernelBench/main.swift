@@ -172,8 +172,9 @@ if !args.contains("--no-pack") {
     print("")
     print("## Packed model (.vgpk), default config, Gaussian-initialised weights (std 0.02; no trained model yet)")
     print("")
-    print("| type | file bytes | % of f32 | load ms (warm, 1 thread) | decompress MB/s (raw bytes) | forward max abs err | forward rel err | 4-step clip PSNR dB |")
-    print("|---|---|---|---|---|---|---|---|")
+    print("| type | file bytes | % of f32 | load ms (warm, 1 thread) | load ms (2 threads) | decode MB/s (1 thread, raw bytes) | forward max abs err | forward rel err | 4-step clip PSNR dB |")
+    print("|---|---|---|---|---|---|---|---|---|")
+    let pool2 = try ThreadPool(threads: 2)
     let c = ModelConfig()
     let params = try ParameterSet(config: c)
     var prng = SeededRandom(seed: 11)
@@ -209,6 +210,7 @@ if !args.contains("--no-pack") {
         if type == .f32 { f32Size = size }
         var weights: ModelWeights?
         let tLoad = try timeIt { weights = try VGPKReader(contentsOf: url).modelWeights() }
+        let tLoad2 = try timeIt { weights = try VGPKReader(contentsOf: url).modelWeights(pool: pool2) }
         let reader = try VGPKReader(contentsOf: url)
         let raw = reader.header.tensors.reduce(0) { $0 + $1.chunks.reduce(0) { $0 + Int($1.rawSize) } }
         let tDecode = try timeIt { try reader.verify() }
@@ -220,6 +222,13 @@ if !args.contains("--no-pack") {
         // PSNR on the [-1, 1] pixel range (peak-to-peak 2).
         let mse = zip(clipOut, refClip).reduce(0.0) { $0 + Double(($1.0 - $1.1) * ($1.0 - $1.1)) } / Double(refClip.count)
         let psnr = mse == 0 ? "inf" : fmt(10 * log10(4 / mse), 1)
-        print("| \(type.rawValue) | \(size) | \(fmt(100 * Double(size) / Double(f32Size)))% | \(fmt(tLoad * 1e3, 1)) | \(fmt(Double(raw) / tDecode / 1e6, 0)) | \(String(format: "%.2e", maxErr)) | \(String(format: "%.2e", (num / max(den, 1e-30)).squareRoot())) | \(psnr) |")
+        print("| \(type.rawValue) | \(size) | \(fmt(100 * Double(size) / Double(f32Size)))% | \(fmt(tLoad * 1e3, 1)) | \(fmt(tLoad2 * 1e3, 1)) | \(fmt(Double(raw) / tDecode / 1e6, 0)) | \(String(format: "%.2e", maxErr)) | \(String(format: "%.2e", (num / max(den, 1e-30)).squareRoot())) | \(psnr) |")
     }
+}
+
+if args.contains("--hash") {
+    var bytes = [UInt8](repeating: 0, count: 16 << 20)
+    for i in 0..<bytes.count { bytes[i] = UInt8(truncatingIfNeeded: i &* 2654435761 >> 13) }
+    let t = timeIt { bytes[0] &+= 1; _ = XXHash64.hash(bytes) }
+    print("xxHash64 (Swift): \(fmt(Double(bytes.count) / t / 1e9, 2)) GB/s")
 }

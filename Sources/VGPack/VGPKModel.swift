@@ -42,8 +42,9 @@ extension VGPKReader {
 
     /// The model's weights: linear weights in their stored type (q8 / q4 run on the integer kernels),
     /// everything else widened to f32. Every tensor the architecture needs must be present with its shape.
-    public func modelWeights() throws -> ModelWeights {
+    public func modelWeights(pool: ThreadPool? = nil) throws -> ModelWeights {
         let config = try architecture()
+        if let pool { try preload(pool: pool) }
         do {
             return try ModelWeights(config: config, tensor: { name in
                 // Embeddings and vectors are widened to f32 at load (gathers and adds, not GEMMs).

@@ -14,6 +14,8 @@ public final class VGPKReader: @unchecked Sendable {
     public let dataStart: Int
     let bytes: Data
     let index: [String: Int]
+    /// Tensors decoded by `preload`, by name.
+    var cache: [String: Tensor] = [:]
 
     /// Opens and validates the structure (magic, version, header checksum, JSON, tensor table).
     /// - Parameter mapped: map the file instead of reading it (faster for large files; a file that
@@ -120,8 +122,33 @@ public final class VGPKReader: @unchecked Sendable {
         return header.tensors[i]
     }
 
+    /// Decodes every tensor now, chunks in parallel on `pool` (chunks are independent zstd frames),
+    /// so that later `tensor(_:)` calls are lookups. The first failing chunk in file order is thrown.
+    public func preload(pool: ThreadPool) throws {
+        var tensors: [Tensor] = []
+        var jobs: [(tensor: Int, chunk: Int, offset: Int)] = []
+        for (ti, e) in header.tensors.enumerated() {
+            tensors.append(try Tensor(zeros: e.shape, dtype: e.type.dtype))
+            var at = 0
+            for ci in e.chunks.indices { jobs.append((ti, ci, at)); at += Int(e.chunks[ci].rawSize) }
+        }
+        let errors = UnsafeMutableBufferPointer<VGPKError?>.allocate(capacity: jobs.count)
+        errors.initialize(repeating: nil)
+        defer { errors.deinitialize(); errors.deallocate() }
+        let box = ErrorSlots(errors)
+        pool.parallelFor(jobs.count) { j, _ in
+            let job = jobs[j]
+            do { try self.readChunk(self.header.tensors[job.tensor], job.chunk, into: tensors[job.tensor].storage.raw + job.offset) }
+            catch let e as VGPKError { box.slots[j] = e }
+            catch { box.slots[j] = VGPKError(.decompression, file: self.path, "\(error)") }
+        }
+        if let first = errors.first(where: { $0 != nil }) { throw first! }
+        for (ti, e) in header.tensors.enumerated() { cache[e.name] = tensors[ti] }
+    }
+
     /// The tensor in its stored type (f32, f16, or the canonical q8 / q4 layout), checksums verified.
     public func tensor(_ name: String) throws -> Tensor {
+        if let t = cache[name] { return t }
         let e = try entry(name)
         let t = try Tensor(zeros: e.shape, dtype: e.type.dtype)
         var at = 0
@@ -179,4 +206,10 @@ public final class VGPKReader: @unchecked Sendable {
             }
         }
     }
+}
+
+/// Per-task error slots written by pool tasks (each task its own slot).
+private struct ErrorSlots: @unchecked Sendable {
+    let slots: UnsafeMutableBufferPointer<VGPKError?>
+    init(_ s: UnsafeMutableBufferPointer<VGPKError?>) { slots = s }
 }

@@ -215,3 +215,23 @@ enum Ref {
         return ((num / max(den, 1e-30)).squareRoot(), mx)
     }
 }
+
+final class VGPKPreloadTests: XCTestCase {
+    func testParallelPreloadEqualsSequentialAndReportsTheFirstBadChunk() throws {
+        var w = VGPKWriter(metadata: VGPKMetadata())
+        try w.addModel(try packParams(seed: 9), config: packConfig, policy: QuantizationPolicy(quant: .q4))
+        let good = try w.serialized()
+        let pool = try ThreadPool(threads: 2)
+        let seq = try VGPKReader(bytes: Data(good)), par = try VGPKReader(bytes: Data(good))
+        try par.preload(pool: pool)
+        for n in seq.tensorNames { XCTAssertEqual(try par.floatTensor(n).toArray(), try seq.floatTensor(n).toArray(), n) }
+        // Two corrupt chunks: the one earlier in the file is reported, whatever the scheduling.
+        var bad = good
+        let t = seq.header.tensors
+        bad[seq.dataStart + Int(t[5].chunks[0].offset)] ^= 4
+        bad[seq.dataStart + Int(t[2].chunks[0].offset)] ^= 4
+        for _ in 0..<5 {
+            XCTAssertThrowsError(try VGPKReader(bytes: Data(bad)).preload(pool: pool)) { XCTAssertEqual(($0 as? VGPKError)?.tensor, t[2].name) }
+        }
+    }
+}
