@@ -51,8 +51,8 @@ enum MetricComputer {
                 } }
             }
         }
-        // When objects cover almost everything (a garbage frame is one big "object"), the background
-        // metrics fall back to all pixels rather than reporting a perfect score on nothing.
+        // When objects cover almost everything (a garbage frame is one big "object"), temporal flicker
+        // falls back to all pixels rather than reporting a perfect score on nothing.
         let plane = v.h * v.w
         let fgShare = Float(fg.filter { $0 }.count) / Float(max(fg.count, 1))
         let useMask = fgShare < 0.9
