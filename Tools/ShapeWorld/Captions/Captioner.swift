@@ -99,8 +99,9 @@ public enum Captioner {
         let shape = rng.pick(Vocabulary.shapeWords(o.shape)) ?? o.shape.rawValue
         let adverb = rng.pick(Vocabulary.speedWords(o.speed)) ?? o.speed.rawValue
         let motion = (rng.pick(Vocabulary.motionPhrases(o.motion)) ?? "").replacingOccurrences(of: "%", with: adverb)
-        let article = "a"
-        return "\(article) \(size) \(color) \(shape) that \(motion)"
+        let start = rng.pick(["starting at", "beginning at"]) ?? "starting at"
+        let region = StartRegion(x: o.x, y: o.y).rawValue
+        return "a \(size) \(color) \(shape) \(start) the \(region) that \(motion)"
     }
 
     static func backgroundPhrase(_ b: Background, using rng: inout SplitMix64) -> (on: String, against: String) {
