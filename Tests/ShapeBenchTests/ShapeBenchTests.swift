@@ -192,6 +192,9 @@ final class ShapeBenchTests: XCTestCase {
         let json = try JSONSerialization.jsonObject(with: try r.json()) as? [String: Any]
         XCTAssertNotNil(json?["perAttribute"])
         XCTAssertThrowsError(try ShapeBench.score(frames: [0, 1, 2], config: .standard, spec: Self.prompts[0].spec))
+        var crowded = Self.prompts[0].spec
+        crowded.objects = Array(repeating: crowded.objects[0], count: 40)
+        XCTAssertThrowsError(try ShapeBench.score(frames: Self.clean[0], config: .standard, spec: crowded))
         // A blank video: nothing detected, count fails, no crash.
         let blank = [Float](repeating: 0.5, count: Clip.elementCount(.standard))
         let b = try ShapeBench.score(frames: blank, config: .standard, spec: Self.prompts[0].spec)

@@ -84,7 +84,7 @@ final class ShapeWorldTests: XCTestCase {
     }
 
     func testRGB24Conversion() {
-        XCTAssertEqual(Clip.rgb24([0, 1, 0.5, -3, 7, 0.1]), [0, 255, 128, 0, 255, 26])
+        XCTAssertEqual(Clip.rgb24([0, 1, 0.5, -3, 7, 0.1, .nan, .infinity, -.infinity]), [0, 255, 128, 0, 255, 26, 0, 255, 0])
         XCTAssertEqual(Clip.floats([0, 255]), [0, 1])
     }
 
