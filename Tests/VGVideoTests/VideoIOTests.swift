@@ -131,5 +131,6 @@ final class VideoIOTests: XCTestCase {
         }
         XCTAssertThrowsError(try VideoIO.writeMP4(testPattern(frames: 2, width: 8, height: 8), to: dir + "/no/such/dir/x.mp4"))
         XCTAssertThrowsError(try VideoIO.read(path: junk, width: 0, height: 8, frames: 2))
+        XCTAssertThrowsError(try VideoIO.read(path: junk, width: 8192, height: 8192, frames: 100))
     }
 }
