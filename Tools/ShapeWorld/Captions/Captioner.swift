@@ -1,3 +1,5 @@
+import Foundation
+
 /// Rates of the imperfections in terse and web captions.
 public struct CaptionOptions: Codable, Hashable, Sendable {
     /// Per word (4+ letters), chance of a typo in a terse prompt, e.g. 0.08.
@@ -143,6 +145,3 @@ extension String {
     var uppercasedFirst: String { prefix(1).uppercased() + dropFirst() }
 }
 
-#if canImport(Foundation)
-import Foundation
-#endif
