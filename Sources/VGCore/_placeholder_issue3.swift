@@ -1,1 +1,0 @@
-// local placeholder (issue3 worktree only, never committed)
