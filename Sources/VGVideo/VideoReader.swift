@@ -17,6 +17,9 @@ extension VideoIO {
         guard width >= 1, height >= 1, width <= 8192, height <= 8192, frames >= 1, frames <= 100_000 else {
             throw VideoError.invalidInput("read size \(width) x \(height) x \(frames) out of range")
         }
+        guard frames * width * height * 3 <= maxDecodedBytes else {
+            throw VideoError.invalidInput("\(frames) frames of \(width) x \(height) exceed \(maxDecodedBytes) bytes")
+        }
         var fmtOpt: UnsafeMutablePointer<AVFormatContext>?
         let openCode = avformat_open_input(&fmtOpt, path, nil, nil)
         guard openCode >= 0, let fmt = fmtOpt else {

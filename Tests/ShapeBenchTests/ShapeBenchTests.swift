@@ -40,6 +40,29 @@ final class ShapeBenchTests: XCTestCase {
         return (c / Float(n), g / Float(n))
     }
 
+    /// Strength is a control: every matching metric falls as the strength rises.
+    func testMatchingMetricsFallMonotonicallyWithStrength() throws {
+        let metric: [DegradationKind: KeyPath<VideoMetrics, Float>] = [
+            .flicker: \.temporalFlicker, .jitter: \.motionSmoothness, .blur: \.sharpness, .noise: \.noise,
+            .colorDrift: \.subjectConsistency, .deformation: \.deformation, .droppedFrames: \.motionSmoothness,
+            .blockiness: \.blockiness,
+        ]
+        for kind in DegradationKind.allCases {
+            guard let m = metric[kind] else { continue }
+            let means = try [0.25, 0.5, 1.0].map { (s: Float) -> Float in
+                let d = Degradation(kind, strength: s)
+                return try (0..<8).map { i in
+                    try ShapeBench.score(frames: d.apply(Self.clean[i], config: .standard, seed: Self.prompts[i].seed),
+                                         config: .standard, spec: Self.prompts[i].spec).metrics[keyPath: m]
+                }.reduce(0, +) / 8
+            }
+            print("\(kind) at 0.25 / 0.5 / 1.0: \(means)")
+            XCTAssertGreaterThan(means[0], means[1] - 0.005, "\(kind)")
+            XCTAssertGreaterThan(means[1], means[2] - 0.005, "\(kind)")
+            XCTAssertGreaterThan(means[0] - means[2], 0.04, "\(kind)")
+        }
+    }
+
     func testFlickerLowersTemporalFlicker() throws {
         let (c, d) = try drop(.flicker, \.temporalFlicker)
         XCTAssertGreaterThan(c - d, 0.04)
@@ -169,6 +192,9 @@ final class ShapeBenchTests: XCTestCase {
         let json = try JSONSerialization.jsonObject(with: try r.json()) as? [String: Any]
         XCTAssertNotNil(json?["perAttribute"])
         XCTAssertThrowsError(try ShapeBench.score(frames: [0, 1, 2], config: .standard, spec: Self.prompts[0].spec))
+        var crowded = Self.prompts[0].spec
+        crowded.objects = Array(repeating: crowded.objects[0], count: 40)
+        XCTAssertThrowsError(try ShapeBench.score(frames: Self.clean[0], config: .standard, spec: crowded))
         // A blank video: nothing detected, count fails, no crash.
         let blank = [Float](repeating: 0.5, count: Clip.elementCount(.standard))
         let b = try ShapeBench.score(frames: blank, config: .standard, spec: Self.prompts[0].spec)

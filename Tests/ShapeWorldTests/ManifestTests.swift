@@ -28,5 +28,11 @@ final class ManifestTests: XCTestCase {
         XCTAssertEqual(r.clips.first?.frames.count, 8 * 32 * 32 * 3)
         XCTAssertEqual(r.skipped.map { $0.line }, [2, 3, 4, 6, 7])
         XCTAssertThrowsError(try Manifest.load(path: dir + "/nope.jsonl"))
+        // The lazy path: lines parsed without decoding; decoding errors come per entry.
+        let (entries, early) = try Manifest.entries(path: dir + "/m.jsonl")
+        XCTAssertEqual(entries.map { $0.line }, [1, 2, 3])
+        XCTAssertEqual(early.map { $0.line }, [4, 6, 7])
+        XCTAssertNoThrow(try entries[0].load(config: .standard))
+        XCTAssertThrowsError(try entries[1].load(config: .standard))
     }
 }

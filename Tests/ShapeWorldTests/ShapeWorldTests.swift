@@ -84,13 +84,18 @@ final class ShapeWorldTests: XCTestCase {
     }
 
     func testRGB24Conversion() {
-        XCTAssertEqual(Clip.rgb24([0, 1, 0.5, -3, 7, 0.1]), [0, 255, 128, 0, 255, 26])
+        XCTAssertEqual(Clip.rgb24([0, 1, 0.5, -3, 7, 0.1, .nan, .infinity, -.infinity]), [0, 255, 128, 0, 255, 26, 0, 255, 0])
         XCTAssertEqual(Clip.floats([0, 255]), [0, 1])
     }
 
     /// The detailed caption states every attribute: parsing it back recovers the spec's attributes.
     func testDetailedCaptionsCarryEveryAttribute() throws {
         var rng = SplitMix64(seed: 21)
+        var regionsKept = 0, regionsTotal = 0
+        defer {
+            print("start regions recovered: \(regionsKept) / \(regionsTotal)")
+            XCTAssertGreaterThan(Float(regionsKept) / Float(max(regionsTotal, 1)), 0.95)
+        }
         for i in 0..<300 {
             let s = SceneSampler.random(using: &rng)
             var crng = SplitMix64(seed: UInt64(i))
@@ -102,6 +107,8 @@ final class ShapeWorldTests: XCTestCase {
                 XCTAssertEqual([a.shape.rawValue, a.color.rawValue, a.size.rawValue, a.motion.rawValue],
                                [b.shape.rawValue, b.color.rawValue, b.size.rawValue, b.motion.rawValue], text)
                 if a.motion != .static { XCTAssertEqual(a.speed, b.speed, text) }
+                if StartRegion(x: a.x, y: a.y) == StartRegion(x: b.x, y: b.y) { regionsKept += 1 }
+                regionsTotal += 1
             }
         }
     }

@@ -94,6 +94,28 @@ final class VideoIOTests: XCTestCase {
         XCTAssertGreaterThan(squareX(r.frame(4)), squareX(r.frame(0)) + 8)
     }
 
+    func testStreamingWriterAndUnfinishedWriterLeavesNothing() throws {
+        let v = testPattern(frames: 5, width: 31, height: 20)
+        let path = dir + "/s.mp4"
+        let w = try MP4Writer(path: path, width: 31, height: 20, fps: 12)
+        XCTAssertThrowsError(try w.append(rgb: [1, 2, 3]))
+        for i in 0..<5 { try w.append(rgb: Array(v.frame(i))) }
+        XCTAssertFalse(FileManager.default.fileExists(atPath: path), "nothing at the path before finish")
+        try w.finish()
+        XCTAssertThrowsError(try w.append(rgb: Array(v.frame(0))))
+        let p = try probe(path)
+        XCTAssertEqual(p["nb_read_frames"], "5")
+        XCTAssertEqual(p["width"], "32")
+        XCTAssertEqual(p["r_frame_rate"], "12/1")
+        do {
+            let u = try MP4Writer(path: dir + "/u.mp4", width: 8, height: 8, fps: 8)
+            try u.append(rgb: [UInt8](repeating: 9, count: 8 * 8 * 3))
+        }
+        let empty = try MP4Writer(path: dir + "/e.mp4", width: 8, height: 8, fps: 8)
+        XCTAssertThrowsError(try empty.finish())
+        XCTAssertEqual(try FileManager.default.contentsOfDirectory(atPath: dir).filter { !$0.hasPrefix("e.mp4") }, ["s.mp4"])
+    }
+
     func testY4M() throws {
         let path = dir + "/d.y4m"
         try VideoIO.writeY4M(testPattern(frames: 7, width: 40, height: 30), to: path)
@@ -131,5 +153,6 @@ final class VideoIOTests: XCTestCase {
         }
         XCTAssertThrowsError(try VideoIO.writeMP4(testPattern(frames: 2, width: 8, height: 8), to: dir + "/no/such/dir/x.mp4"))
         XCTAssertThrowsError(try VideoIO.read(path: junk, width: 0, height: 8, frames: 2))
+        XCTAssertThrowsError(try VideoIO.read(path: junk, width: 8192, height: 8192, frames: 100))
     }
 }

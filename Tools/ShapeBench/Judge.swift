@@ -41,6 +41,7 @@ public enum ShapeBench {
     /// Scores frames `[F, H, W, 3]` of geometry `config` against `spec`.
     public static func score(frames: [Float], config: RenderConfig, spec: SceneSpec, id: String = "") throws -> VideoReport {
         try config.validate()
+        try spec.validate()
         guard frames.count == Clip.elementCount(config) else {
             throw ShapeWorldError.invalidConfig("\(frames.count) values for \(config.frames) x \(config.height) x \(config.width) x 3")
         }

@@ -44,14 +44,15 @@ public struct Clip: Sendable {
     /// The frames as 8-bit RGB24 (rounded, clamped). // [F, H, W, 3]
     public func rgb24() -> [UInt8] { Clip.rgb24(frames) }
 
-    /// Converts [0, 1] floats to 8-bit values (rounded, clamped).
+    /// Converts [0, 1] floats to 8-bit values (rounded, clamped; NaN becomes 0).
     public static func rgb24(_ values: [Float]) -> [UInt8] {
         var out = [UInt8](repeating: 0, count: values.count)
         values.withUnsafeBufferPointer { src in
             out.withUnsafeMutableBufferPointer { dst in
                 for i in 0..<src.count {
-                    let v = min(max(src[i], 0), 1) * 255 + 0.5
-                    dst[i] = UInt8(v)
+                    let x = src[i]
+                    // NaN (a diverged model) becomes 0; `!(x > 0)` is true for NaN and for x <= 0.
+                    dst[i] = !(x > 0) ? 0 : (x >= 1 ? 255 : UInt8(x * 255 + 0.5))
                 }
             }
         }

@@ -24,6 +24,12 @@ struct Bench: ParsableCommand {
         .blockiness: "blockiness",
     ]
 
+    func validate() throws {
+        guard renderClips >= 1, prompts >= 1, degradePrompts >= 1, (0...1).contains(strength) else {
+            throw ValidationError("--render-clips, --prompts and --degrade-prompts must be at least 1, --strength in [0, 1]")
+        }
+    }
+
     func run() throws {
         let config = try geometry.validated()
         var md = "## ShapeWorld / ShapeBench measurements\n\nGeometry \(config.frames) x \(config.height) x \(config.width), one thread.\n\n"

@@ -20,8 +20,8 @@ public struct VideoMetrics: Codable, Hashable, Sendable {
     public var motionMagnitude: Float
     /// motionMagnitude > 0.1 (VBench's dynamic degree is the share of such videos in a set).
     public var dynamic: Bool
-    /// exp(-sigma / 0.03), sigma = Immerkaer's noise estimate on background luma (all luma when
-    /// objects cover 90 % or more of the video).
+    /// exp(-sigma / 0.03), sigma = median |L * luma| / (0.6745 * 6) over all interior pixels, the
+    /// robust (median) form of Immerkaer's noise estimate; L = [1 -2 1; -2 4 -2; 1 -2 1].
     public var noise: Float
     /// Mean of the 8 largest coverage steps between neighbouring pixels of each object (1 = sharp edge).
     public var sharpness: Float
@@ -51,8 +51,8 @@ enum MetricComputer {
                 } }
             }
         }
-        // When objects cover almost everything (a garbage frame is one big "object"), the background
-        // metrics fall back to all pixels rather than reporting a perfect score on nothing.
+        // When objects cover almost everything (a garbage frame is one big "object"), temporal flicker
+        // falls back to all pixels rather than reporting a perfect score on nothing.
         let plane = v.h * v.w
         let fgShare = Float(fg.filter { $0 }.count) / Float(max(fg.count, 1))
         let useMask = fgShare < 0.9
@@ -99,20 +99,29 @@ enum MetricComputer {
         // Dynamic degree.
         var mag: Float = 0
         for t in a.tracks { mag = max(mag, t.path + abs(t.logRatio) / 2 + abs(t.spin) / (2 * Float.pi)) }
-        // Noise (Immerkaer 1996) on background luma.
-        var lapSum: Float = 0, lapN: Float = 0
+        // Noise (Immerkaer 1996), robust form: the median of |L * luma| over every interior pixel
+        // (object edges are a minority of pixels, so they do not move the median; a background mask
+        // would, because strong noise itself turns pixels into "objects"). For Gaussian noise L * I
+        // has std 6 sigma, so sigma = median / (0.6745 * 6). Median from a 4096-bin histogram on [0, 1].
+        let bins = 4096
+        var hist = [Int](repeating: 0, count: bins)
+        var lapN = 0
         for fi in 0..<v.f {
             for y in 1..<(v.h - 1) { for x in 1..<(v.w - 1) {
-                var clean = true
-                if useMask { for dy in -1...1 { for dx in -1...1 where fg[(fi * v.h + y + dy) * v.w + x + dx] { clean = false } } }
-                guard clean else { continue }
                 let l = v.luma(fi, y - 1, x - 1) - 2 * v.luma(fi, y - 1, x) + v.luma(fi, y - 1, x + 1)
                     - 2 * v.luma(fi, y, x - 1) + 4 * v.luma(fi, y, x) - 2 * v.luma(fi, y, x + 1)
                     + v.luma(fi, y + 1, x - 1) - 2 * v.luma(fi, y + 1, x) + v.luma(fi, y + 1, x + 1)
-                lapSum += abs(l); lapN += 1
+                hist[min(bins - 1, Int(abs(l) * Float(bins)))] += 1
+                lapN += 1
             } }
         }
-        let sigma = lapN > 0 ? (Float.pi / 2).squareRoot() / 6 * lapSum / lapN : 0
+        var medianL: Float = 0
+        var seen = 0
+        for (b, c) in hist.enumerated() {
+            seen += c
+            if 2 * seen >= lapN { medianL = (Float(b) + 0.5) / Float(bins); break }
+        }
+        let sigma = lapN > 0 ? medianL / (0.6745 * 6) : 0
         let noise = expf(-sigma / 0.03)
         // Sharpness.
         var sharpSum: Float = 0, sharpN: Float = 0

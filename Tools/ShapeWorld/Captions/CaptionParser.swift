@@ -6,6 +6,30 @@ public enum CaptionParser {
         case shape(ShapeKind), color(ColorName), size(SizeClass), speed(Speed)
         case bgColor(BackgroundColor), style(BackgroundStyle)
         case up, down, left, right, bounce, orbit, grow, shrink, rotate, still
+        case start(StartRegion)
+    }
+
+    /// Replaces "starting at the top-left" / "beginning at the centre" by a placeholder word, so that
+    /// position words are not read as motion, and returns the regions in order.
+    static func extractRegions(_ text: String) -> (String, [StartRegion]) {
+        var t = text.lowercased()
+        var regions: [StartRegion] = []
+        for lead in ["starting at the ", "beginning at the ", "starting in the ", "starts at the "] {
+            while let r = t.range(of: lead) {
+                let rest = t[r.upperBound...]
+                // Longest region name first so "top-left" wins over "top".
+                let names = StartRegion.allCases.sorted { $0.rawValue.count > $1.rawValue.count }
+                guard let region = names.first(where: { rest.hasPrefix($0.rawValue) || rest.hasPrefix($0.rawValue.replacingOccurrences(of: "-", with: " ")) })
+                    ?? (rest.hasPrefix("center") ? .centre : nil) else {
+                    t.replaceSubrange(r, with: " ")
+                    continue
+                }
+                let len = rest.hasPrefix("center") && region == .centre ? 6 : region.rawValue.count
+                t.replaceSubrange(r.lowerBound..<t.index(r.upperBound, offsetBy: len), with: " zzstart\(regions.count) ")
+                regions.append(region)
+            }
+        }
+        return (t, regions)
     }
 
     static let lexicon: [String: Token] = {
@@ -37,7 +61,8 @@ public enum CaptionParser {
 
     /// Parses `caption`, placing objects with `seed`. Throws `unparsableCaption` when no shape is named.
     public static func parse(_ caption: String, seed: UInt64 = 0) throws -> SceneSpec {
-        let tokens = tokenize(caption)
+        let (text, regions) = extractRegions(caption)
+        let tokens = tokenize(text, regions: regions)
         let shapeIdx = tokens.indices.filter { if case .shape = tokens[$0] { return true } else { return false } }
         guard !shapeIdx.isEmpty else { throw ShapeWorldError.unparsableCaption("no shape named in \"\(caption)\"") }
         var rng = SplitMix64(seed: seed)
@@ -47,6 +72,7 @@ public enum CaptionParser {
             if case .style(let s) = t { background.style = s }
         }
         var objects: [ObjectSpec] = []
+        var starts: [StartRegion?] = []
         var used = Set<ColorName>()
         for (k, si) in shapeIdx.prefix(SceneSpec.maxObjects).enumerated() {
             guard case .shape(let shape) = tokens[si] else { continue }
@@ -59,9 +85,11 @@ public enum CaptionParser {
                 if case .size(let s) = t { o.size = s }
             }
             var flags: [Token] = []
+            var start: StartRegion?
             for t in after {
-                if case .speed(let s) = t { o.speed = s } else { flags.append(t) }
+                if case .speed(let s) = t { o.speed = s } else if case .start(let r) = t { start = r } else { flags.append(t) }
             }
+            starts.append(start)
             o.motion = motion(from: flags, round: shape.isRound)
             o.color = color ?? (ColorName.allCases.first { !used.contains($0) } ?? .red)
             used.insert(o.color)
@@ -69,7 +97,7 @@ public enum CaptionParser {
             objects.append(o)
         }
         for _ in 0..<20 {
-            if let s = SceneSampler.place(objects, background: background, using: &rng) { return s }
+            if let s = SceneSampler.place(objects, background: background, regions: starts, using: &rng) { return s }
         }
         // Too crowded to keep everything apart: shrink objects one size step at a time, largest first.
         var shrunk = objects
@@ -78,7 +106,7 @@ public enum CaptionParser {
                   shrunk[i].size != .small else { break }
             shrunk[i].size = shrunk[i].size == .large ? .medium : .small
             for _ in 0..<5 {
-                if let s = SceneSampler.place(shrunk, background: background, using: &rng) { return s }
+                if let s = SceneSampler.place(shrunk, background: background, regions: starts, using: &rng) { return s }
             }
         }
         throw ShapeWorldError.unparsableCaption("the objects in \"\(caption)\" do not fit in one frame")
@@ -116,10 +144,11 @@ public enum CaptionParser {
         }
     }
 
-    static func tokenize(_ caption: String) -> [Token] {
+    static func tokenize(_ caption: String, regions: [StartRegion] = []) -> [Token] {
         let cleaned = String(caption.lowercased().map { $0.isLetter || $0.isNumber ? $0 : " " })
         var out: [Token] = []
         for w in cleaned.split(separator: " ").map(String.init) {
+            if w.hasPrefix("zzstart"), let i = Int(w.dropFirst(7)), i < regions.count { out.append(.start(regions[i])); continue }
             if let t = lexicon[w] { out.append(t); continue }
             guard w.count >= 3, !plainWords.contains(w) else { continue }
             // One typo away from a known word of 4+ letters (unique match only).

@@ -1,3 +1,5 @@
+import Foundation
+
 /// Rates of the imperfections in terse and web captions.
 public struct CaptionOptions: Codable, Hashable, Sendable {
     /// Per word (4+ letters), chance of a typo in a terse prompt, e.g. 0.08.
@@ -99,8 +101,9 @@ public enum Captioner {
         let shape = rng.pick(Vocabulary.shapeWords(o.shape)) ?? o.shape.rawValue
         let adverb = rng.pick(Vocabulary.speedWords(o.speed)) ?? o.speed.rawValue
         let motion = (rng.pick(Vocabulary.motionPhrases(o.motion)) ?? "").replacingOccurrences(of: "%", with: adverb)
-        let article = "a"
-        return "\(article) \(size) \(color) \(shape) that \(motion)"
+        let start = rng.pick(["starting at", "beginning at"]) ?? "starting at"
+        let region = StartRegion(x: o.x, y: o.y).rawValue
+        return "a \(size) \(color) \(shape) \(start) the \(region) that \(motion)"
     }
 
     static func backgroundPhrase(_ b: Background, using rng: inout SplitMix64) -> (on: String, against: String) {
@@ -142,6 +145,3 @@ extension String {
     var uppercasedFirst: String { prefix(1).uppercased() + dropFirst() }
 }
 
-#if canImport(Foundation)
-import Foundation
-#endif

@@ -22,9 +22,53 @@ public enum Manifest {
         public var skipped: [Problem]
     }
 
-    struct Entry: Decodable {
+    /// One well-formed manifest line; its video is decoded only by `load(config:)`.
+    public struct Entry: Sendable, Equatable {
+        /// 1-based line number in the manifest.
+        public var line: Int
+        /// The video path, resolved against the manifest's directory.
+        public var video: String
+        /// The caption, trimmed.
+        public var caption: String
+
+        /// Decodes, resizes and samples the video into a clip with this entry's caption.
+        public func load(config: RenderConfig) throws -> Clip {
+            let v = try VideoIO.read(path: video, width: config.width, height: config.height, frames: config.frames)
+            var c = config
+            c.fps = v.fps
+            return Clip(frames: Clip.floats(v.rgb), config: c, spec: nil, captions: CaptionSet(all: caption), seed: 0)
+        }
+    }
+
+    struct Line: Decodable {
         var video: String
         var caption: String
+    }
+
+    /// Reads the manifest's lines without decoding any video (for streaming over large manifests):
+    /// the well-formed entries and the lines skipped for bad JSON, missing fields or empty captions.
+    public static func entries(path: String) throws -> (entries: [Entry], skipped: [Problem]) {
+        guard let data = FileManager.default.contents(atPath: path) else {
+            throw ShapeWorldError.badManifest("cannot read \(path)")
+        }
+        let text = String(decoding: data, as: UTF8.self)
+        let dir = (path as NSString).deletingLastPathComponent
+        var entries: [Entry] = []
+        var skipped: [Problem] = []
+        let dec = JSONDecoder()
+        for (i, raw) in text.split(separator: "\n", omittingEmptySubsequences: false).enumerated() {
+            let line = raw.trimmingCharacters(in: .whitespacesAndNewlines)
+            if line.isEmpty { continue }
+            guard let e = try? dec.decode(Line.self, from: Data(line.utf8)) else {
+                skipped.append(Problem(line: i + 1, reason: "not a {\"video\", \"caption\"} JSON object"))
+                continue
+            }
+            let caption = e.caption.trimmingCharacters(in: .whitespacesAndNewlines)
+            guard !caption.isEmpty else { skipped.append(Problem(line: i + 1, reason: "empty caption")); continue }
+            let video = e.video.hasPrefix("/") || dir.isEmpty ? e.video : dir + "/" + e.video
+            entries.append(Entry(line: i + 1, video: video, caption: caption))
+        }
+        return (entries, skipped)
     }
 
     /// Loads every usable entry at geometry `config` (decode, resize, sample `config.frames` frames).
@@ -32,35 +76,15 @@ public enum Manifest {
     /// `skipped` and never stop the load; only an unreadable manifest file throws.
     public static func load(path: String, config: RenderConfig = .standard) throws -> Result {
         try config.validate()
-        guard let data = FileManager.default.contents(atPath: path) else {
-            throw ShapeWorldError.badManifest("cannot read \(path)")
-        }
-        let text = String(decoding: data, as: UTF8.self)
-        let dir = (path as NSString).deletingLastPathComponent
+        let (entries, early) = try entries(path: path)
         var clips: [Clip] = []
-        var skipped: [Problem] = []
-        let dec = JSONDecoder()
-        for (i, raw) in text.split(separator: "\n", omittingEmptySubsequences: false).enumerated() {
-            let line = raw.trimmingCharacters(in: .whitespacesAndNewlines)
-            if line.isEmpty { continue }
-            let entry: Entry
-            do { entry = try dec.decode(Entry.self, from: Data(line.utf8)) } catch {
-                skipped.append(Problem(line: i + 1, reason: "not a {\"video\", \"caption\"} JSON object"))
-                continue
-            }
-            let caption = entry.caption.trimmingCharacters(in: .whitespacesAndNewlines)
-            guard !caption.isEmpty else { skipped.append(Problem(line: i + 1, reason: "empty caption")); continue }
-            let videoPath = entry.video.hasPrefix("/") || dir.isEmpty ? entry.video : dir + "/" + entry.video
-            do {
-                let v = try VideoIO.read(path: videoPath, width: config.width, height: config.height, frames: config.frames)
-                var c = config
-                c.fps = v.fps
-                clips.append(Clip(frames: Clip.floats(v.rgb), config: c, spec: nil,
-                                  captions: CaptionSet(all: caption), seed: 0))
-            } catch {
-                skipped.append(Problem(line: i + 1, reason: "\(error)"))
+        var skipped = early
+        for e in entries {
+            do { clips.append(try e.load(config: config)) } catch {
+                skipped.append(Problem(line: e.line, reason: "\(error)"))
             }
         }
+        skipped.sort { $0.line < $1.line }
         return Result(clips: clips, skipped: skipped)
     }
 }

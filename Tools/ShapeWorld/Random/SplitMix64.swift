@@ -1,3 +1,9 @@
+#if canImport(Glibc)
+import Glibc
+#elseif canImport(Darwin)
+import Darwin
+#endif
+
 /// A small, fast, seeded random number generator (SplitMix64, Steele et al. 2014).
 ///
 /// ShapeWorld never uses the system generator: the same seed gives the same clips, captions and
@@ -49,8 +55,3 @@ public struct SplitMix64: RandomNumberGenerator, Sendable {
     }
 }
 
-#if canImport(Glibc)
-import Glibc
-#elseif canImport(Darwin)
-import Darwin
-#endif

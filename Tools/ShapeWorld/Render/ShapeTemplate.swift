@@ -16,7 +16,7 @@ extension ShapeKind {
         case .circle: return Float.pi
         case .ring: return Float.pi * (1 - Self.ringInnerRatio * Self.ringInnerRatio)
         case .square: return 2
-        case .triangle: return 3 * 3.0.squareRoot().floatValue / 4
+        case .triangle: return 3 * Float(3).squareRoot() / 4
         case .star: return 5 * Self.starInnerRatio * sinf(Float.pi / 5)
         }
     }
@@ -58,8 +58,6 @@ extension ShapeKind {
         }
     }
 }
-
-extension Double { var floatValue: Float { Float(self) } }
 
 /// A shape placed with a radius and rotation, in pixel units, ready to answer signed distances.
 ///

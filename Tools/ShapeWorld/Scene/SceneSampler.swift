@@ -46,13 +46,16 @@ public enum SceneSampler {
 
     /// Chooses start positions for `objects` (their x and y are overwritten) so that all stay in the
     /// frame and apart for the whole clip; nil if no placement was found in a few hundred tries.
+    /// `regions[i]`, when given, asks object i to start in that ninth of the frame.
     public static func place(_ objects: [ObjectSpec], background: Background,
-                             extent: SIMD2<Float> = SIMD2(1, 1), using rng: inout SplitMix64) -> SceneSpec? {
+                             extent: SIMD2<Float> = SIMD2(1, 1), regions: [StartRegion?] = [],
+                             using rng: inout SplitMix64) -> SceneSpec? {
         for _ in 0..<30 {
             var placed: [ObjectSpec] = []
             var ok = true
-            for o in objects {
-                guard let p = placeOne(o, avoiding: placed, extent: extent, using: &rng) else { ok = false; break }
+            for (i, o) in objects.enumerated() {
+                let region = i < regions.count ? regions[i] : nil
+                guard let p = placeOne(o, avoiding: placed, extent: extent, region: region, using: &rng) else { ok = false; break }
                 placed.append(p)
             }
             if ok { return SceneSpec(objects: placed, background: background) }
@@ -61,7 +64,7 @@ public enum SceneSampler {
     }
 
     static func placeOne(_ o: ObjectSpec, avoiding others: [ObjectSpec], extent: SIMD2<Float>,
-                         using rng: inout SplitMix64) -> ObjectSpec? {
+                         region: StartRegion? = nil, using rng: inout SplitMix64) -> ObjectSpec? {
         var z = o
         z.x = 0
         z.y = 0
@@ -73,6 +76,13 @@ public enum SceneSampler {
             hi = pointwiseMin(hi, SIMD2(extent.x - need - s.cx, extent.y - need - s.cy))
         }
         guard lo.x <= hi.x, lo.y <= hi.y else { return nil }
+        if let r = region {
+            // Keep to the asked ninth where the trajectory allows it.
+            let b = r.bounds
+            let rl = pointwiseMax(lo, SIMD2(b.x.lowerBound * extent.x, b.y.lowerBound * extent.y))
+            let rh = pointwiseMin(hi, SIMD2(b.x.upperBound * extent.x, b.y.upperBound * extent.y))
+            if rl.x <= rh.x, rl.y <= rh.y { lo = rl; hi = rh }
+        }
         for _ in 0..<40 {
             var c = o
             c.x = rng.uniform(lo.x, hi.x) / extent.x
@@ -91,5 +101,26 @@ public enum SceneSampler {
             if dx * dx + dy * dy < need * need { return false }
         }
         return true
+    }
+}
+
+/// A ninth of the frame, by where an object starts: the words detailed captions use for positions.
+public enum StartRegion: String, CaseIterable, Sendable {
+    case topLeft = "top-left", top, topRight = "top-right"
+    case left, centre, right
+    case bottomLeft = "bottom-left", bottom, bottomRight = "bottom-right"
+
+    /// The region of a start position (fractions of the frame).
+    public init(x: Float, y: Float) {
+        let col = x < 1.0 / 3 ? 0 : (x > 2.0 / 3 ? 2 : 1)
+        let row = y < 1.0 / 3 ? 0 : (y > 2.0 / 3 ? 2 : 1)
+        self = StartRegion.allCases[row * 3 + col]
+    }
+
+    /// Its x and y ranges as fractions of the frame.
+    public var bounds: (x: ClosedRange<Float>, y: ClosedRange<Float>) {
+        let i = StartRegion.allCases.firstIndex(of: self) ?? 4
+        let c = Float(i % 3), r = Float(i / 3)
+        return (c / 3...(c + 1) / 3, r / 3...(r + 1) / 3)
     }
 }
