@@ -74,7 +74,7 @@ let package = Package(
         .target(name: "ShapeBench", dependencies: ["ShapeWorld"], path: "Tools/ShapeBench",
                 exclude: ["Resources"]),
         .executableTarget(name: "vgtrain",
-                          dependencies: ["ShapeWorld", "ShapeBench", "VGVideo", "VGTraining", "VGModel", "VGCore",
+                          dependencies: ["ShapeWorld", "ShapeBench", "VGVideo", "VGTraining", "VGModel", "VGCore", "VGPack",
                                          .product(name: "ArgumentParser", package: "swift-argument-parser")],
                           path: "Tools/vgtrain"),
         // END targets

@@ -5,6 +5,7 @@ import ShapeWorld
 import VGCore
 import VGFormat
 import VGModel
+import VGPack
 import VGText
 import VGTraining
 import VGVideo
@@ -15,8 +16,9 @@ struct Evaluate: ParsableCommand {
     static let configuration = CommandConfiguration(
         abstract: "Generate ShapeBench prompts with a model (detailed and terse captions) and score them.",
         discussion: """
-        --model takes exported weights (f16/f32 safetensors with vgrt.config and vgrt.tokenizer) or a training
-        checkpoint (add --ema to use its EMA weights). Prompts are spread evenly over the fixed v1 set.
+        --model takes exported weights (f16/f32 safetensors with vgrt.config and vgrt.tokenizer), a training
+        checkpoint (add --ema to use its EMA weights), or a packed .vgpk model (run on its quantised kernels).
+        Prompts are spread evenly over the fixed v1 set.
 
         Example:
           vgtrain evaluate --model Models/checkpoints/base.safetensors --limit 64 --out evals/base --sheet docs/base-samples.png
@@ -30,13 +32,22 @@ struct Evaluate: ParsableCommand {
     @Option(help: "Threads.") var threads = 2
     @Option(help: "Output directory for the JSON reports and markdown tables.") var out: String
     @Option(help: "Write a contact sheet PNG of the first 8 prompts (detailed captions).") var sheet: String?
+    @Option(help: "Caption levels to run: detailed, terse or both.") var levels = "both"
 
     func run() throws {
-        let file = try SafeTensorsFile(contentsOf: URL(fileURLWithPath: model))
-        let (config, params) = try TrainingCheckpoint.loadWeights(file, prefix: ema ? "ema." : "")
-        guard let tj = file.metadata[TrainingCheckpoint.tokenizerKey] else { throw CLIError("\(model) has no tokenizer in its metadata") }
+        let weights: ModelWeights, tokenizerJSON: String?
+        if model.hasSuffix(".vgpk") {
+            let r = try VGPKReader(contentsOf: URL(fileURLWithPath: model))
+            weights = try r.modelWeights(); tokenizerJSON = r.header.metadata.tokenizer
+        } else {
+            let file = try SafeTensorsFile(contentsOf: URL(fileURLWithPath: model))
+            let (config, params) = try TrainingCheckpoint.loadWeights(file, prefix: ema ? "ema." : "")
+            weights = try ModelWeights(params, config: config); tokenizerJSON = file.metadata[TrainingCheckpoint.tokenizerKey]
+        }
+        guard let tj = tokenizerJSON else { throw CLIError("\(model) has no tokenizer in its metadata") }
+        let config = weights.config
         let tokenizer = try BPETokenizer(jsonString: tj)
-        let dit = try VideoDiT(weights: try ModelWeights(params, config: config))
+        let dit = try VideoDiT(weights: weights)
         let ctx = try ComputeContext(threads: threads)
         let render = RenderConfig(frames: config.frames, height: config.height, width: config.width, fps: 8)
         let all = BenchmarkSet.v1()
@@ -47,7 +58,9 @@ struct Evaluate: ParsableCommand {
         var tables: [String] = []
         var sheetStrips: [(rgb: [UInt8], width: Int, height: Int)] = []
         let start = Date()
-        for level in ["detailed", "terse"] {
+        let runLevels = levels == "both" ? ["detailed", "terse"] : [levels]
+        guard runLevels.allSatisfy({ $0 == "detailed" || $0 == "terse" }) else { throw CLIError("--levels takes detailed, terse or both") }
+        for level in runLevels {
             var reports: [VideoReport] = []
             for (i, p) in prompts.enumerated() {
                 let caption = level == "detailed" ? p.detailed : p.terse
