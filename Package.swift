@@ -13,6 +13,11 @@ let package = Package(
     products: [
         // The compute core shared by the runtime and the tools: tensors, thread pool, kernels.
         .library(name: "VGCore", targets: ["VGCore"]),
+        // libvgrt: the runtime with the C ABI of Include/vgrt.h, as a shared and a static library.
+        .library(name: "vgrt", type: .dynamic, targets: ["vgrt"]),
+        .library(name: "vgrt-static", type: .static, targets: ["vgrt"]),
+        // The runtime's Swift API.
+        .library(name: "VGRuntime", targets: ["VGRuntime"]),
         // vgpack: safetensors -> .vgpk, inspect, verify.
         .executable(name: "vgpack", targets: ["vgpack"]),
         // Kernel benchmark: GFLOP/s of sgemm / int8 / int4 GEMM and attention (docs/BENCHMARKS.md).
@@ -52,6 +57,11 @@ let package = Package(
         .target(name: "VGCore", dependencies: ["CVGKernels", "CBLAS"], path: "Sources/VGCore"),
         // The model's forward pass (text encoder + video DiT) and the flow-matching sampler.
         .target(name: "VGModel", dependencies: ["VGCore"], path: "Sources/VGModel"),
+        // The runtime's Swift API: load a packed model, generate, save videos.
+        .target(name: "VGRuntime", dependencies: ["VGModel", "VGPack", "VGText", "VGVideo", "VGCore"], path: "Sources/VGRuntime"),
+        // The C ABI: plain-data parts in C (defaults, status strings) and the rest in Swift.
+        .target(name: "CVGRT", path: "Sources/CVGRT"),
+        .target(name: "vgrt", dependencies: ["CVGRT", "VGRuntime", "VGVideo"], path: "Sources/vgrt"),
         // The packed model format (.vgpk): writer, validating reader, quantisation policy.
         .target(name: "VGPack", dependencies: ["VGModel", "VGCore", "VGFormat", "CZstd"], path: "Sources/VGPack"),
 
