@@ -3,8 +3,10 @@
 # libvgrt.so and run on a tiny random model; the videos it writes are checked with ffprobe.
 set -euo pipefail
 cd "$(dirname "$0")/.."
-swift build -c release --product vgrt >/dev/null
-swift build -c release --product vgtrain >/dev/null
+# The same build flags as Scripts/test.sh, so the products come from the build it already made.
+build=(-c release -Xswiftc -enable-testing)
+swift build "${build[@]}" --product vgrt >/dev/null
+swift build "${build[@]}" --product vgtrain >/dev/null
 out=$(mktemp -d)
 trap 'rm -rf "$out"' EXIT
 flags=(-std=c99 -Wall -Wextra -Werror -pedantic -IInclude)
