@@ -16,6 +16,8 @@ let package = Package(
         // libvgrt: the runtime with the C ABI of Include/vgrt.h, as a shared and a static library.
         .library(name: "vgrt", type: .dynamic, targets: ["vgrt"]),
         .library(name: "vgrt-static", type: .static, targets: ["vgrt"]),
+        // The vgrt command line (installed as `vgrt`; the product name differs from the library's).
+        .executable(name: "vgrt-cli", targets: ["vgrt-cli"]),
         // The runtime's Swift API.
         .library(name: "VGRuntime", targets: ["VGRuntime"]),
         // vgpack: safetensors -> .vgpk, inspect, verify.
@@ -62,6 +64,8 @@ let package = Package(
         // The C ABI: plain-data parts in C (defaults, status strings) and the rest in Swift.
         .target(name: "CVGRT", path: "Sources/CVGRT"),
         .target(name: "vgrt", dependencies: ["CVGRT", "VGRuntime", "VGVideo"], path: "Sources/vgrt"),
+        .executableTarget(name: "vgrt-cli", dependencies: ["VGRuntime", .product(name: "ArgumentParser", package: "swift-argument-parser")],
+                          path: "Sources/vgrt-cli"),
         // The packed model format (.vgpk): writer, validating reader, quantisation policy.
         .target(name: "VGPack", dependencies: ["VGModel", "VGCore", "VGFormat", "CZstd"], path: "Sources/VGPack"),
 
