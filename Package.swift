@@ -18,6 +18,8 @@ let package = Package(
         .library(name: "vgrt-static", type: .static, targets: ["vgrt"]),
         // The vgrt command line (installed as `vgrt`; the product name differs from the library's).
         .executable(name: "vgrt-cli", targets: ["vgrt-cli"]),
+        // Example: the Swift API from a program (Examples/swift-generate).
+        .executable(name: "swift-generate", targets: ["swift-generate"]),
         // The runtime's Swift API.
         .library(name: "VGRuntime", targets: ["VGRuntime"]),
         // vgpack: safetensors -> .vgpk, inspect, verify.
@@ -92,6 +94,9 @@ let package = Package(
                                          .product(name: "ArgumentParser", package: "swift-argument-parser")],
                           path: "Tools/vgtrain"),
         // END targets
+
+        // MARK: Examples
+        .executableTarget(name: "swift-generate", dependencies: ["VGRuntime"], path: "Examples/swift-generate"),
 
         // MARK: Benchmarks
         .executableTarget(name: "vgbench", dependencies: ["VGCore", "VGModel", "VGTraining", "VGPack", "CBLAS"], path: "Benchmarks/KernelBench"),

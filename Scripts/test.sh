@@ -13,6 +13,7 @@ cd "$(dirname "$0")/.."
 swift build -c release -Xswiftc -enable-testing --build-tests
 swift test -c release -Xswiftc -enable-testing --skip-build
 ./Scripts/test-c-abi.sh
+./Scripts/test-examples.sh
 if [ "$(id -u)" -eq 0 ] || command -v sudo >/dev/null; then
     ./Scripts/test-kernel-paths.sh --install
 else

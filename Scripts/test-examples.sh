@@ -1,0 +1,23 @@
+#!/usr/bin/env bash
+# Builds and runs Examples/: installs libvgrt into a temporary prefix, builds c-generate with
+# pkg-config against it, runs both examples on a tiny model, checks their videos with ffprobe.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+build=(-c release -Xswiftc -enable-testing)
+out=$(mktemp -d)
+trap 'rm -rf "$out"' EXIT
+SWIFT_BUILD_FLAGS="-Xswiftc -enable-testing" ./Scripts/install.sh "$out/prefix" >/dev/null
+export PKG_CONFIG_PATH="$out/prefix/lib/pkgconfig"
+cc -std=c99 -Wall -Wextra -Werror Examples/c-generate/main.c $(pkg-config --cflags --libs vgrt) -o "$out/c-generate"
+swift build "${build[@]}" --product vgtrain >/dev/null
+swift build "${build[@]}" --product swift-generate >/dev/null
+bin=$(swift build "${build[@]}" --show-bin-path)
+"$bin/vgtrain" tiny-model -o "$out/tiny.vgpk" >/dev/null
+"$out/c-generate" "$out/tiny.vgpk" "a red ball moving right" "$out/c.mp4" 2>/dev/null
+"$bin/swift-generate" "$out/tiny.vgpk" "a blue square moving left" "$out/swift.mp4"
+"$out/prefix/bin/vgrt" generate "a green star" -o "$out/cli.mp4" --model "$out/tiny.vgpk" 2>/dev/null
+for f in c swift cli; do
+    got=$(ffprobe -v error -count_frames -select_streams v:0 -show_entries stream=nb_read_frames,width,height -of csv=p=0 "$out/$f.mp4")
+    [ "$got" = "32,32,8" ] || { echo "FAIL: $f.mp4 is $got, expected 32x32 with 8 frames"; exit 1; }
+done
+echo "examples: c-generate (pkg-config, C99), swift-generate and the installed vgrt CLI wrote mp4s that ffprobe reads as 8 frames of 32x32"
