@@ -11,6 +11,7 @@ import VGCore
 import VGModel
 import VGTraining
 import VGPack
+import VGRuntime
 
 let args = CommandLine.arguments
 let quick = args.contains("--quick")
@@ -231,4 +232,44 @@ if args.contains("--hash") {
     for i in 0..<bytes.count { bytes[i] = UInt8(truncatingIfNeeded: i &* 2654435761 >> 13) }
     let t = timeIt { bytes[0] &+= 1; _ = XXHash64.hash(bytes) }
     print("xxHash64 (Swift): \(fmt(Double(bytes.count) / t / 1e9, 2)) GB/s")
+}
+
+// MARK: - Runtime (a packed model end to end)
+
+if let i = args.firstIndex(of: "--runtime"), i + 1 < args.count {
+    let path = args[i + 1]
+    print("")
+    print("## Runtime: \(path)")
+    print("")
+    var model: LoadedModel?
+    let tLoad = try timeIt { model = try LoadedModel(path: path, threads: 2) }
+    let m = model!
+    print("model: \(m.config.frames)x\(m.config.width)x\(m.config.height), \(m.sampler.steps) steps, guidance \(m.sampler.guidance)")
+    print("")
+    print("| threads | load ms (warm, 2 decode threads) | generate s (default request) | first step s | s per step | cancel latency ms |")
+    print("|---|---|---|---|---|---|")
+    for threads in [1, 2] {
+        let g = try VideoGenerator(model: m, threads: threads)
+        var first = 0.0
+        let t0 = now()
+        _ = try g.generate(prompt: "a red ball moving right", options: GenerationOptions(), progress: { step, _, elapsed in
+            if step == 1 { first = elapsed }
+            return true
+        })
+        let total = now() - t0
+        // Cancel from another thread right after the first step; time until generate returns.
+        final class Stamp: @unchecked Sendable { var at = 0.0 }
+        let cancelledAt = Stamp()
+        var returnedAt = 0.0
+        var o = GenerationOptions(); o.steps = 1000
+        do {
+            _ = try g.generate(prompt: "a red ball moving right", options: o, progress: { step, _, _ in
+                if step == 1 {
+                    Thread.detachNewThread { cancelledAt.at = now(); g.cancel() }
+                }
+                return true
+            })
+        } catch { returnedAt = now() }
+        print("| \(threads) | \(fmt(tLoad * 1e3, 1)) | \(fmt(total, 2)) | \(fmt(first, 2)) | \(fmt((total - first) / Double(max(m.sampler.steps - 1, 1)), 3)) | \(fmt((returnedAt - cancelledAt.at) * 1e3, 1)) |")
+    }
 }

@@ -128,7 +128,9 @@ struct Generate: ParsableCommand {
             try video.save(to: output, format: format, scale: scale)
             let total = Date().timeIntervalSince(started)
             if json {
-                let summary: [String: Any] = ["output": output, "frames": video.frames.frameCount, "width": video.frames.width * scale,
+                var usage = rusage()
+                getrusage(RUSAGE_SELF.rawValue, &usage)
+                let summary: [String: Any] = ["peak_rss_kb": usage.ru_maxrss, "output": output, "frames": video.frames.frameCount, "width": video.frames.width * scale,
                                               "height": video.frames.height * scale, "fps": fps, "seconds": total,
                                               "load_seconds": loaded, "first_step_seconds": firstStep ?? 0, "prompt": usedPrompt, "model": path]
                 let data = try JSONSerialization.data(withJSONObject: summary, options: [.sortedKeys])
