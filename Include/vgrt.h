@@ -187,7 +187,7 @@ VG_API size_t vg_video_data_size(const vg_video *video);
 typedef enum vg_video_format {
     VG_FORMAT_AUTO = 0,          /**< from the file extension: .mp4, .y4m, .png (a sequence), .gif */
     VG_FORMAT_MP4 = 1,           /**< H.264 (libx264), MPEG-4 Part 2 where x264 is missing */
-    VG_FORMAT_GIF = 2,           /**< not yet available: VG_ERR_UNSUPPORTED */
+    VG_FORMAT_GIF = 2,           /**< animated GIF (RGB 3-3-2 palette) */
     VG_FORMAT_PNG = 3,           /**< one PNG per frame: path "x.png" gives x-0000.png, x-0001.png, ... */
     VG_FORMAT_Y4M = 4            /**< uncompressed YUV4MPEG2 (4:2:0) */
 } vg_video_format;

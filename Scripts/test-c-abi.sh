@@ -3,12 +3,14 @@
 # libvgrt.so and run on a tiny random model; the videos it writes are checked with ffprobe.
 set -euo pipefail
 cd "$(dirname "$0")/.."
-# The same build flags as Scripts/test.sh, so the products come from the build it already made.
-build=(-c release -Xswiftc -enable-testing)
-swift build "${build[@]}" --product vgrt >/dev/null
-swift build "${build[@]}" --product vgtrain >/dev/null
 out=$(mktemp -d)
 trap 'rm -rf "$out"' EXIT
+# Quiet builds that still show the compiler's output when they fail.
+quiet() { "$@" > "$out/build.log" 2>&1 || { cat "$out/build.log"; return 1; }; }
+# The same build flags as Scripts/test.sh, so the products come from the build it already made.
+build=(-c release -Xswiftc -enable-testing)
+quiet swift build "${build[@]}" --product vgrt
+quiet swift build "${build[@]}" --product vgtrain
 flags=(-std=c99 -Wall -Wextra -Werror -pedantic -IInclude)
 cc "${flags[@]}" -c Tests/CABI/header_only.c -o "$out/header_only.o"
 echo "header: Include/vgrt.h compiles alone as C99 with -Wall -Wextra -Werror -pedantic"
@@ -22,4 +24,6 @@ y4m=$(ffprobe -v error -count_frames -select_streams v:0 -show_entries stream=nb
 [ "$y4m" = "7" ] || { echo "FAIL: y4m has $y4m frames"; exit 1; }
 png=$(ffprobe -v error -select_streams v:0 -show_entries stream=width,height -of csv=p=0 "$out/frame-0006.png")
 [ "$png" = "64,64" ] || { echo "FAIL: png frame 6 is $png"; exit 1; }
-echo "ffprobe: mp4 (7 frames, 32x32, 12 fps), y4m (7 frames) and png frames (64x64, scale 2) decode"
+gif=$(ffprobe -v error -count_frames -select_streams v:0 -show_entries stream=nb_read_frames,width,height -of csv=p=0 "$out/out.gif")
+[ "$gif" = "32,32,7" ] || { echo "FAIL: gif is $gif"; exit 1; }
+echo "ffprobe: mp4 (7 frames, 32x32, 12 fps), gif and y4m (7 frames) and png frames (64x64, scale 2) decode"

@@ -3,14 +3,16 @@
 # pkg-config against it, runs both examples on a tiny model, checks their videos with ffprobe.
 set -euo pipefail
 cd "$(dirname "$0")/.."
-build=(-c release -Xswiftc -enable-testing)
 out=$(mktemp -d)
 trap 'rm -rf "$out"' EXIT
-SWIFT_BUILD_FLAGS="-Xswiftc -enable-testing" ./Scripts/install.sh "$out/prefix" >/dev/null
+# Quiet builds that still show the compiler's output when they fail.
+quiet() { "$@" > "$out/build.log" 2>&1 || { cat "$out/build.log"; return 1; }; }
+build=(-c release -Xswiftc -enable-testing)
+SWIFT_BUILD_FLAGS="-Xswiftc -enable-testing" quiet ./Scripts/install.sh "$out/prefix"
 export PKG_CONFIG_PATH="$out/prefix/lib/pkgconfig"
 cc -std=c99 -Wall -Wextra -Werror Examples/c-generate/main.c $(pkg-config --cflags --libs vgrt) -o "$out/c-generate"
-swift build "${build[@]}" --product vgtrain >/dev/null
-swift build "${build[@]}" --product swift-generate >/dev/null
+quiet swift build "${build[@]}" --product vgtrain
+quiet swift build "${build[@]}" --product swift-generate
 bin=$(swift build "${build[@]}" --show-bin-path)
 "$bin/vgtrain" tiny-model -o "$out/tiny.vgpk" >/dev/null
 "$out/c-generate" "$out/tiny.vgpk" "a red ball moving right" "$out/c.mp4" 2>/dev/null

@@ -12,6 +12,7 @@ import VGModel
 import VGTraining
 import VGPack
 import VGRuntime
+import VGFormat
 
 let args = CommandLine.arguments
 let quick = args.contains("--quick")
@@ -171,18 +172,20 @@ if !args.contains("--no-train") {
 
 if !args.contains("--no-pack") {
     print("")
-    print("## Packed model (.vgpk), default config, Gaussian-initialised weights (std 0.02; no trained model yet)")
+    let packWeights = args.firstIndex(of: "--pack-weights").flatMap { $0 + 1 < args.count ? args[$0 + 1] : nil }
+    print("## Packed model (.vgpk), " + (packWeights.map { "weights of \($0)" } ?? "default config, Gaussian-initialised weights (std 0.02)"))
     print("")
     print("| type | file bytes | % of f32 | load ms (warm, 1 thread) | load ms (2 threads) | decode MB/s (1 thread, raw bytes) | forward max abs err | forward rel err | 4-step clip PSNR dB |")
     print("|---|---|---|---|---|---|---|---|---|")
     let pool2 = try ThreadPool(threads: 2)
-    let c = ModelConfig()
-    let params = try ParameterSet(config: c)
+    var c = ModelConfig()
+    var params = try ParameterSet(config: c)
     var prng = SeededRandom(seed: 11)
     for n in params.names { prng.fillGaussian(try params.tensor(n).floats, scale: n.hasSuffix(".bias") ? 0.01 : 0.02) }
     for n in params.names where n.hasSuffix("norm1.weight") || n.hasSuffix("norm2.weight") || n.hasSuffix("norm.weight") {
         try params.tensor(n).fill(1)
     }
+    if let packWeights { (c, params) = try TrainingCheckpoint.loadWeights(try SafeTensorsFile(contentsOf: URL(fileURLWithPath: packWeights))) }
     let ctx = try ComputeContext(threads: 1)
     let clip = try Tensor(zeros: [c.frames, c.height, c.width, 3]); prng.fillGaussian(clip.floats)
     let tokens: [Int32] = [1, 40, 77, 300, 12, 9, 2]

@@ -27,14 +27,14 @@ extension GeneratedVideo {
         guard !path.isEmpty else { throw RuntimeError.invalidArgument("empty path") }
         guard (1...16).contains(scale) else { throw RuntimeError.invalidArgument("scale \(scale) outside 1...16") }
         guard let f = format ?? VideoFileFormat(path: path) else {
-            throw RuntimeError.invalidArgument("cannot tell the format of \(path) (use .mp4, .png, .y4m)")
+            throw RuntimeError.invalidArgument("cannot tell the format of \(path) (use .mp4, .gif, .png, .y4m)")
         }
         let v = scale == 1 ? frames : upscaled(scale)
         do {
             switch f {
             case .mp4: try VideoIO.writeMP4(v, to: path)
             case .y4m: try VideoIO.writeY4M(v, to: path)
-            case .gif: throw RuntimeError.unsupported("GIF output is not available yet (use mp4, png or y4m)")
+            case .gif: try VideoIO.writeGIF(v, to: path)
             case .png:
                 let base = (path as NSString).deletingPathExtension
                 let n = v.width * v.height * 3

@@ -5,7 +5,7 @@ import Darwin
 #endif
 import CFFmpeg
 
-/// Streams RGB24 frames into an mp4 file, one frame at a time (for a runtime that produces frames
+/// Streams RGB24 frames into an mp4 (or, with codec `.gif`, an animated GIF) file, one frame at a time (for a runtime that produces frames
 /// progressively). The file appears at `path` only when `finish()` succeeds: until then it is a
 /// temporary file beside it, removed if the writer is dropped unfinished.
 ///
@@ -58,8 +58,12 @@ public final class MP4Writer {
         if !done { unlink(tmp) }
     }
 
+    private var isGIF: Bool { codecName == "gif" }
+    /// The encoder's input format: yuv420p for mp4, RGB 3-3-2 for GIF.
+    private var encoderFormat: AVPixelFormat { isGIF ? AV_PIX_FMT_RGB8 : AV_PIX_FMT_YUV420P }
+
     private func open(encoder: UnsafePointer<AVCodec>, crf: Int) throws {
-        try VideoError.check(avformat_alloc_output_context2(&fmt, nil, "mp4", tmp), "avformat_alloc_output_context2")
+        try VideoError.check(avformat_alloc_output_context2(&fmt, nil, isGIF ? "gif" : "mp4", tmp), "avformat_alloc_output_context2")
         guard let fmt else { throw VideoError.ffmpeg(call: "avformat_alloc_output_context2", message: "no context") }
         guard let st = avformat_new_stream(fmt, nil) else { throw VideoError.ffmpeg(call: "avformat_new_stream", message: "out of memory") }
         stream = st
@@ -67,7 +71,7 @@ public final class MP4Writer {
         guard let ctx else { throw VideoError.ffmpeg(call: "avcodec_alloc_context3", message: "out of memory") }
         ctx.pointee.width = Int32(encWidth)
         ctx.pointee.height = Int32(encHeight)
-        ctx.pointee.pix_fmt = AV_PIX_FMT_YUV420P
+        ctx.pointee.pix_fmt = encoderFormat
         ctx.pointee.time_base = AVRational(num: 1, den: Int32(fps))
         ctx.pointee.framerate = AVRational(num: Int32(fps), den: 1)
         ctx.pointee.gop_size = 12
@@ -75,7 +79,7 @@ public final class MP4Writer {
         if codecName == "libx264" {
             av_opt_set(ctx.pointee.priv_data, "preset", "medium", 0)
             av_opt_set(ctx.pointee.priv_data, "crf", "\(max(0, min(51, crf)))", 0)
-        } else {
+        } else if !isGIF {
             // MPEG-4 Part 2: fixed quantiser 3 (high quality).
             ctx.pointee.flags |= Int32(AV_CODEC_FLAG_QSCALE)
             ctx.pointee.global_quality = Int32(FF_QP2LAMBDA) * 3
@@ -89,10 +93,10 @@ public final class MP4Writer {
         st.pointee.avg_frame_rate = ctx.pointee.framerate
         try VideoError.check(avio_open(&fmt.pointee.pb, tmp, AVIO_FLAG_WRITE), "avio_open")
         try VideoError.check(avformat_write_header(fmt, nil), "avformat_write_header")
-        yuv = try AV.allocFrame(format: AV_PIX_FMT_YUV420P, width: encWidth, height: encHeight)
+        yuv = try AV.allocFrame(format: encoderFormat, width: encWidth, height: encHeight)
         rgbFrame = try AV.allocFrame(format: AV_PIX_FMT_RGB24, width: encWidth, height: encHeight)
         sws = sws_getContext(Int32(encWidth), Int32(encHeight), AV_PIX_FMT_RGB24, Int32(encWidth), Int32(encHeight),
-                             AV_PIX_FMT_YUV420P, Int32(SWS_BICUBIC), nil, nil, nil)
+                             encoderFormat, Int32(SWS_BICUBIC), nil, nil, nil)
         guard sws != nil else { throw VideoError.ffmpeg(call: "sws_getContext", message: "unsupported conversion") }
         pkt = av_packet_alloc()
         guard pkt != nil else { throw VideoError.ffmpeg(call: "av_packet_alloc", message: "out of memory") }

@@ -8,6 +8,8 @@ public enum VideoCodecChoice: String, Sendable, CaseIterable {
     case h264
     /// MPEG-4 Part 2 (FFmpeg's own encoder), yuv420p.
     case mpeg4
+    /// Animated GIF (FFmpeg's gif encoder in a gif container), RGB 3-3-2 palette.
+    case gif
 }
 
 /// Video files out and in: mp4 (H.264 / MPEG-4), Y4M and PNG writers, and a decoding reader.
@@ -27,9 +29,21 @@ public enum VideoIO {
         return w.codecName
     }
 
+    /// Writes frames to an animated GIF atomically (libavcodec's gif encoder; colours reduced to
+    /// the RGB 3-3-2 palette by libswscale, with its default dithering).
+    public static func writeGIF(_ v: VideoFrames, to path: String) throws {
+        try v.validate()
+        let w = try MP4Writer(path: path, width: v.width, height: v.height, fps: v.fps, codec: .gif)
+        let plane = v.width * v.height * 3
+        for i in 0..<v.frameCount { try w.append(rgb: Array(v.rgb[i * plane..<(i + 1) * plane])) }
+        try w.finish()
+    }
+
     /// The encoder for a choice, or `encoderUnavailable`.
     static func findEncoder(_ c: VideoCodecChoice) throws -> UnsafePointer<AVCodec> {
         switch c {
+        case .gif:
+            if let e = avcodec_find_encoder(AV_CODEC_ID_GIF) { return e }
         case .h264:
             if let e = avcodec_find_encoder_by_name("libx264") { return e }
         case .mpeg4:
