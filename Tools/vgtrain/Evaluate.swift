@@ -24,7 +24,7 @@ struct Evaluate: ParsableCommand {
           vgtrain evaluate --model Models/checkpoints/base.safetensors --limit 64 --out evals/base --sheet docs/base-samples.png
         """)
 
-    @Option(help: "Model weights or checkpoint (.safetensors).") var model: String
+    @Option(help: "Model weights or checkpoint (.safetensors), or a packed .vgpk.") var model: String = ""
     @Flag(help: "Use the checkpoint's EMA weights (ema.* tensors).") var ema = false
     @Option(help: "Prompts (spread over the 320 of v1).") var limit = 64
     @Option(help: "Euler steps.") var steps = 20
@@ -33,8 +33,12 @@ struct Evaluate: ParsableCommand {
     @Option(help: "Output directory for the JSON reports and markdown tables.") var out: String
     @Option(help: "Write a contact sheet PNG of the first 8 prompts (detailed captions).") var sheet: String?
     @Option(help: "Caption levels to run: detailed, terse or both.") var levels = "both"
+    @Option(help: "Instead of a model, score rendered clips: 'truth' (each prompt's own scene, the ceiling) or 'shuffled' (another prompt's scene, by a fixed permutation: the chance level of each attribute).")
+    var baseline: String?
 
     func run() throws {
+        if let baseline { return try runBaseline(baseline) }
+        guard !model.isEmpty else { throw CLIError("--model is needed (or --baseline)") }
         let weights: ModelWeights, tokenizerJSON: String?
         if model.hasSuffix(".vgpk") {
             let r = try VGPKReader(contentsOf: URL(fileURLWithPath: model))
@@ -95,5 +99,31 @@ struct Evaluate: ParsableCommand {
             try VideoIO.writePNG(rgb: s.rgb, width: s.width, height: s.height, to: sheet)
             print("wrote \(sheet)")
         }
+    }
+
+    /// Scores rendered ground truth against the prompts (the ceiling) or against the next prompt's
+    /// spec (the empirical chance level), with the geometry of the default model.
+    func runBaseline(_ kind: String) throws {
+        guard kind == "truth" || kind == "shuffled" else { throw CLIError("--baseline takes truth or shuffled") }
+        let c = ModelConfig()
+        let render = RenderConfig(frames: c.frames, height: c.height, width: c.width, fps: 8)
+        let all = BenchmarkSet.v1()
+        let n = max(1, min(limit, all.count))
+        let prompts = (0..<n).map { all[$0 * all.count / n] }
+        var reports: [VideoReport] = []
+        for (i, p) in prompts.enumerated() {
+            // Shuffled: a fixed permutation (7919 is prime to any set size used here) that moves every prompt.
+            var j = (i &* 7919 &+ 131) % prompts.count
+            if j == i { j = (i + 1) % prompts.count }
+            let source = kind == "truth" ? p : prompts[j]
+            let frames = try renderPrompt(source, config: render, degradations: [])
+            reports.append(try ShapeBench.score(frames: frames, config: render, spec: p.spec, id: p.id))
+        }
+        try makeDirectory(out)
+        let report = BenchReport(reports: reports)
+        try report.json().write(to: URL(fileURLWithPath: out).appendingPathComponent("\(kind).json"))
+        let md = report.markdown(title: "ShapeBench, \(kind == "truth" ? "rendered ground truth" : "shuffled ground truth (chance level)") (\(n) prompts)")
+        try writeText(md, to: URL(fileURLWithPath: out).appendingPathComponent("\(kind).md").path)
+        print(md)
     }
 }
