@@ -18,6 +18,7 @@ struct Export: ParsableCommand {
         var extra: [String: String] = [:]
         for k in ["vgrt.step"] { if let v = file.metadata[k] { extra[k] = v } }
         extra["vgrt.weights"] = raw ? "raw" : "ema"
+        try FileManager.default.createDirectory(at: URL(fileURLWithPath: output).deletingLastPathComponent(), withIntermediateDirectories: true)
         try TrainingCheckpoint.exportWeights(params, config: config, tokenizer: file.metadata[TrainingCheckpoint.tokenizerKey],
                                              asHalf: !f32, extra: extra, to: URL(fileURLWithPath: output))
         print("wrote \(output) (\(raw ? "raw" : "EMA") weights of step \(file.metadata["vgrt.step"] ?? "?"), \(params.count) parameters)")

@@ -80,6 +80,8 @@ struct Pretrain: ParsableCommand {
         }, shouldStop: { timeLimit.map { Date().timeIntervalSince(start) > $0 } ?? false })
         if tty { print("", to: &stderr) }
         if let export, trainer.optimizer.step >= o.steps {
+            // The export's directory may not exist yet (the base run lost its first export that way).
+            try FileManager.default.createDirectory(at: URL(fileURLWithPath: export).deletingLastPathComponent(), withIntermediateDirectories: true)
             try run.exportModel(trainer, to: URL(fileURLWithPath: export), extra: ["vgrt.stage": "pretrain", "vgrt.steps": String(o.steps)])
             print("wrote \(export)")
         }
