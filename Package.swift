@@ -99,7 +99,7 @@ let package = Package(
         .executableTarget(name: "swift-generate", dependencies: ["VGRuntime"], path: "Examples/swift-generate"),
 
         // MARK: Benchmarks
-        .executableTarget(name: "vgbench", dependencies: ["VGCore", "VGModel", "VGTraining", "VGPack", "VGRuntime", "VGFormat", "CBLAS"], path: "Benchmarks/KernelBench"),
+        .executableTarget(name: "vgbench", dependencies: ["VGCore", "VGModel", "VGTraining", "VGPack", "VGRuntime", "VGFormat", "CBLAS", "CZstd"], path: "Benchmarks/KernelBench"),
 
         // MARK: Tests
         .testTarget(name: "VGCoreTests", dependencies: ["VGCore", "CVGKernels"], path: "Tests/VGCoreTests"),

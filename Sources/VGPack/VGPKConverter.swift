@@ -13,6 +13,8 @@ public enum VGPKConverter {
         public var zstdLevel: Int32 = 3
         public var sampler: SamplerDefaults?
         public var provenance: Provenance?
+        /// A prompt-enhancer checkpoint (safetensors with `vgrt.enhancer_config`) to pack beside the model.
+        public var enhancer: URL?
         public init() {}
     }
 
@@ -55,10 +57,47 @@ public enum VGPKConverter {
                 types[type, default: 0] += 1
             }
         }
+        if let enhancer = options.enhancer {
+            for (type, n) in try addEnhancer(enhancer, to: &w, policy: policy, modelTokenizer: meta.tokenizer) { types[type, default: 0] += n }
+        }
         try w.write(to: output)
         let inSize = (try? FileManager.default.attributesOfItem(atPath: input.path)[.size] as? Int) ?? 0
         let outSize = (try? FileManager.default.attributesOfItem(atPath: output.path)[.size] as? Int) ?? 0
         return Summary(tensors: types.values.reduce(0, +), inputBytes: inSize ?? 0, outputBytes: outSize ?? 0, types: types)
+    }
+}
+
+extension VGPKConverter {
+    /// Metadata key of the enhancer's configuration in a safetensors checkpoint.
+    public static let enhancerConfigKey = "vgrt.enhancer_config"
+
+    /// Adds the enhancer checkpoint at `url`: exactly its architecture's tensors, each under the prefix
+    /// `enhancer.`, typed by `policy`, and its configuration in the `enhancer` metadata section. A
+    /// tokenizer in the checkpoint must be the model's (the enhancer writes what the model reads).
+    static func addEnhancer(_ url: URL, to w: inout VGPKWriter, policy: QuantizationPolicy, modelTokenizer: String?) throws -> [VGPKType: Int] {
+        let file = try SafeTensorsFile(contentsOf: url)
+        guard let json = file.metadata[enhancerConfigKey] else {
+            throw VGPKError(.badHeader, file: url.path, "not an enhancer checkpoint: no \(enhancerConfigKey) in its metadata")
+        }
+        let config: EnhancerConfig
+        do { config = try EnhancerConfig.decode(json) } catch { throw VGPKError(.badHeader, file: url.path, "\(error)") }
+        if let t = file.metadata["vgrt.tokenizer"], let m = modelTokenizer, t != m {
+            throw VGPKError(.architectureMismatch, file: url.path, "the enhancer's tokenizer differs from the model's")
+        }
+        var types: [VGPKType: Int] = [:]
+        for (name, shape) in EnhancerConfig.layout(config) {
+            let t: Tensor
+            do { t = try file.tensor(named: name) } catch { throw VGPKError(.missingTensor, file: url.path, tensor: name, "\(error)") }
+            guard t.shape == shape else {
+                throw VGPKError(.architectureMismatch, file: url.path, tensor: name, "shape \(t.shape), the enhancer config needs \(shape)")
+            }
+            let packed = VGPKReader.enhancerPrefix + name
+            let type = policy.type(for: packed, shape: shape)
+            try w.add(packed, t, as: type)
+            types[type, default: 0] += 1
+        }
+        w.metadata.enhancer = config.jsonString()
+        return types
     }
 }
 

@@ -63,6 +63,32 @@ extension VGPKReader {
     }
 }
 
+extension VGPKReader {
+    /// Prefix of the prompt enhancer's tensors in a .vgpk file.
+    public static let enhancerPrefix = "enhancer."
+
+    /// Whether the file carries a prompt enhancer.
+    public var hasEnhancer: Bool { header.metadata.enhancer != nil }
+
+    /// The prompt enhancer's configuration and its tensors as f32 by their checkpoint names (without
+    /// the prefix); every tensor its architecture needs must be present with its shape.
+    public func enhancerWeights() throws -> (EnhancerConfig, [String: Tensor]) {
+        guard let json = header.metadata.enhancer else { throw VGPKError(.badHeader, file: path, "no enhancer section") }
+        let config: EnhancerConfig
+        do { config = try EnhancerConfig.decode(json) } catch { throw VGPKError(.architectureMismatch, file: path, "\(error)") }
+        var out: [String: Tensor] = [:]
+        for (name, shape) in EnhancerConfig.layout(config) {
+            let full = VGPKReader.enhancerPrefix + name
+            let e = try entry(full)
+            guard e.shape == shape else {
+                throw VGPKError(.architectureMismatch, file: path, tensor: full, "shape \(e.shape), the enhancer config needs \(shape)")
+            }
+            out[name] = try floatTensor(full)
+        }
+        return (config, out)
+    }
+}
+
 extension VGPKWriter {
     /// Adds every tensor of `params` with the types of `policy`, and records the architecture.
     public mutating func addModel(_ params: ParameterSet, config: ModelConfig, policy: QuantizationPolicy) throws {

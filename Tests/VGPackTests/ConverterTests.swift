@@ -54,6 +54,81 @@ final class ConverterTests: XCTestCase {
         }
     }
 
+    /// A model checkpoint with its config, and an enhancer checkpoint of `config`'s layout
+    /// (minus `drop`, with `reshape` given another shape).
+    func writeModelAndEnhancer(_ dir: URL, _ ec: EnhancerConfig, drop: String? = nil, reshape: String? = nil,
+                               configJSON: String? = nil, tokenizer: String = "{}") throws -> (URL, URL, [String: [Float]]) {
+        var mw = SafeTensorsWriter(metadata: ["vgrt.config": String(decoding: try JSONEncoder().encode(packConfig), as: UTF8.self),
+                                              "vgrt.tokenizer": "{}"])
+        let p = try packParams(seed: 3)
+        for n in p.names { try mw.add(n, tensor: try p.tensor(n)) }
+        let model = dir.appendingPathComponent("model.safetensors"); try mw.write(to: model)
+        var ew = SafeTensorsWriter(metadata: [VGPKConverter.enhancerConfigKey: configJSON ?? ec.jsonString(), "vgrt.tokenizer": tokenizer])
+        var rng = SeededRandom(seed: 4)
+        var values: [String: [Float]] = [:]
+        for (name, shape) in EnhancerConfig.layout(ec) where name != drop {
+            let s = name == reshape ? [shape.reduce(1, *)] : shape
+            let t = try Tensor(zeros: s); rng.fillGaussian(t.floats, scale: 0.1)
+            values[name] = t.toArray()
+            try ew.add(name, tensor: t)
+        }
+        let enh = dir.appendingPathComponent("enhancer.safetensors"); try ew.write(to: enh)
+        return (model, enh, values)
+    }
+
+    /// `--enhancer`: the enhancer's tensors are packed under `enhancer.` with its config in the header,
+    /// bit-exact at f32, typed by the policy at q8; bad enhancer checkpoints are named errors.
+    func testConvertWithEnhancer() throws {
+        let dir = try tempDir()
+        defer { try? FileManager.default.removeItem(at: dir) }
+        let ec = EnhancerConfig(vocabSize: 40, contextLength: 24, width: 16, depth: 2, heads: 2, mlpRatio: 2)
+        let (model, enh, values) = try writeModelAndEnhancer(dir, ec)
+        for quant in [VGPKType.f32, .q8] {
+            var o = VGPKConverter.Options(); o.quant = quant; o.enhancer = enh
+            let out = dir.appendingPathComponent("with-enhancer-\(quant).vgpk")
+            let s = try VGPKConverter.convert(input: model, output: out, options: o)
+            XCTAssertEqual(s.tensors, ParameterSet.layout(packConfig).count + EnhancerConfig.layout(ec).count)
+            let r = try VGPKReader(contentsOf: out)
+            try r.verify()
+            XCTAssertTrue(r.hasEnhancer)
+            _ = try r.modelWeights()
+            let (config, tensors) = try r.enhancerWeights()
+            XCTAssertEqual(config, ec)
+            XCTAssertEqual(Set(tensors.keys), Set(EnhancerConfig.layout(ec).map(\.name)))
+            XCTAssertEqual(try r.entry("enhancer.blocks.0.attn.qkv.weight").type, quant)
+            XCTAssertEqual(try r.entry("enhancer.norm.bias").type, .f32)
+            if quant == .f32 { for (n, v) in values { XCTAssertEqual(tensors[n]?.toArray(), v, n) } }
+        }
+        // A model file without the section answers with an error, not a crash.
+        var plain = VGPKConverter.Options(); plain.quant = .f32
+        let noEnh = dir.appendingPathComponent("plain.vgpk")
+        _ = try VGPKConverter.convert(input: model, output: noEnh, options: plain)
+        XCTAssertFalse(try VGPKReader(contentsOf: noEnh).hasEnhancer)
+        XCTAssertThrowsError(try VGPKReader(contentsOf: noEnh).enhancerWeights())
+        // Bad enhancer checkpoints: each names what is wrong.
+        let cases: [(String, (URL) throws -> (URL, URL, [String: [Float]]))] = [
+            ("blocks.1.mlp.fc2.weight", { try self.writeModelAndEnhancer($0, ec, drop: "blocks.1.mlp.fc2.weight") }),
+            ("shape", { try self.writeModelAndEnhancer($0, ec, reshape: "blocks.0.attn.out.weight") }),
+            ("heads", { try self.writeModelAndEnhancer($0, ec, configJSON: #"{"vocabSize":40,"contextLength":24,"width":16,"depth":2,"heads":3,"mlpRatio":2}"#) }),
+            ("JSON", { try self.writeModelAndEnhancer($0, ec, configJSON: "not json") }),
+            ("tokenizer", { try self.writeModelAndEnhancer($0, ec, tokenizer: #"{"other":1}"#) }),
+        ]
+        for (expect, make) in cases {
+            let sub = try tempDir()
+            defer { try? FileManager.default.removeItem(at: sub) }
+            let (m, e, _) = try make(sub)
+            var o = VGPKConverter.Options(); o.enhancer = e
+            XCTAssertThrowsError(try VGPKConverter.convert(input: m, output: sub.appendingPathComponent("x.vgpk"), options: o)) {
+                XCTAssertTrue("\($0)".contains(expect), "\(expect): \($0)")
+            }
+        }
+        // A model checkpoint passed as the enhancer is refused.
+        var o = VGPKConverter.Options(); o.enhancer = model
+        XCTAssertThrowsError(try VGPKConverter.convert(input: model, output: dir.appendingPathComponent("y.vgpk"), options: o)) {
+            XCTAssertTrue("\($0)".contains("not an enhancer checkpoint"), "\($0)")
+        }
+    }
+
     /// Any safetensors file packs (float tensors, no architecture section) and round-trips.
     func testGenericSafetensorsRoundTrip() throws {
         let dir = try tempDir()

@@ -50,6 +50,92 @@ final class PretrainerTests: XCTestCase {
         try split.exportModel(resumed, to: out)
         XCTAssertNoThrow(try TrainingCheckpoint.loadWeights(try VGFormatFile(out)))
     }
+
+    /// A warm start takes the file's weights and tokenizer, starts a fresh optimizer, and refuses a
+    /// file whose architecture differs from the run's.
+    func testWarmStartFromExportedWeights() throws {
+        let base = FileManager.default.temporaryDirectory.appendingPathComponent("warm-\(UUID().uuidString)")
+        defer { try? FileManager.default.removeItem(at: base) }
+        let first = try Pretrainer(options: options(), source: BarsSource(), directory: base.appendingPathComponent("a"))
+        let trained = try first.run()
+        let exported = base.appendingPathComponent("a.safetensors")
+        try first.exportModel(trained, to: exported)
+        var o = options()
+        o.initialWeights = exported.path
+        o.steps = 1; o.optimizer.totalSteps = 1
+        o.noiseLevels = NoiseLevelDistribution(shift: 3, tailShare: 0.5)
+        var seen = 0
+        let second = try Pretrainer(options: o, source: BarsSource(), directory: base.appendingPathComponent("b"))
+        let warm = try second.run(progress: { _ in seen += 1 }, shouldStop: { seen >= 1 })
+        XCTAssertEqual(warm.optimizer.step, 1)
+        XCTAssertEqual(warm.noiseLevels, o.noiseLevels)
+        // One step of lr <= 3e-4 from the exported (f16) weights stays close to them; a random start would not.
+        let file = try SafeTensorsFile(contentsOf: exported)
+        let (_, start) = try TrainingCheckpoint.loadWeights(file)
+        let w0 = try start.tensor("blocks.0.attn.qkv.weight").toArray(), w1 = try warm.params.tensor("blocks.0.attn.qkv.weight").toArray()
+        XCTAssertLessThan(zip(w0, w1).map { abs($0 - $1) }.max()!, 1e-3)
+        // The tokenizer is the file's, not a new one.
+        let ck = try SafeTensorsFile(contentsOf: second.checkpointURL)
+        XCTAssertEqual(ck.metadata[TrainingCheckpoint.tokenizerKey], file.metadata[TrainingCheckpoint.tokenizerKey])
+        // Another architecture is an error that says so.
+        var other = o
+        other.model.modelWidth = 24; other.model.heads = 2
+        XCTAssertThrowsError(try Pretrainer(options: other, source: BarsSource(), directory: base.appendingPathComponent("c")).run()) {
+            XCTAssertTrue("\($0)".contains("another model config"), "\($0)")
+        }
+    }
+
+    /// Old options files (before noise levels and warm starts) still decode, with the defaults.
+    func testOptionsDecodeWithoutNewKeys() throws {
+        var json = try JSONSerialization.jsonObject(with: try JSONEncoder().encode(options())) as! [String: Any]
+        json.removeValue(forKey: "noiseLevels"); json.removeValue(forKey: "initialWeights")
+        let o = try JSONDecoder().decode(PretrainOptions.self, from: try JSONSerialization.data(withJSONObject: json))
+        XCTAssertEqual(o.noiseLevels, NoiseLevelDistribution())
+        XCTAssertNil(o.initialWeights)
+        XCTAssertEqual(o.model, options().model)
+    }
+}
+
+final class NoiseLevelDistributionTests: XCTestCase {
+    /// The default is the plain logit-normal sigmoid(N(0, 1)) of the first base run, draw for draw.
+    func testDefaultIsPlainLogitNormal() {
+        var a = SeededRandom(seed: 5), b = SeededRandom(seed: 5)
+        let d = NoiseLevelDistribution()
+        for _ in 0..<100 {
+            XCTAssertEqual(d.sample(&a), 1 / (1 + Foundation.exp(-b.gaussian())), accuracy: 1e-7)
+        }
+    }
+
+    /// The shift moves mass to high noise as k s / (1 + (k - 1) s) does; the tail lands in (floor, 1]
+    /// with about its share; every level is in [0, 1].
+    func testShiftAndTail() {
+        var r = SeededRandom(seed: 9)
+        let n = 20_000
+        let plain = (0..<n).map { _ in NoiseLevelDistribution().sample(&r) }
+        let shifted = (0..<n).map { _ in NoiseLevelDistribution(shift: 3).sample(&r) }
+        let tailed = (0..<n).map { _ in NoiseLevelDistribution(shift: 1, tailShare: 0.25, tailFloor: 0.95).sample(&r) }
+        let pure = (0..<n).map { _ in NoiseLevelDistribution(shift: 3, tailShare: 0.2, pureShare: 0.1).sample(&r) }
+        for v in plain + shifted + tailed + pure { XCTAssertTrue((0...1).contains(v)) }
+        XCTAssertEqual(Double(pure.filter { $0 == 1 }.count) / Double(n), 0.1, accuracy: 0.01)
+        XCTAssertEqual(tailed.filter { $0 == 1 }.count, 0)
+        func share(_ v: [Float], above x: Float) -> Double { Double(v.filter { $0 > x }.count) / Double(v.count) }
+        // Median: 0.5 plain, 3 * 0.5 / (1 + 2 * 0.5) = 0.75 shifted.
+        XCTAssertEqual(Double(plain.sorted()[n / 2]), 0.5, accuracy: 0.02)
+        XCTAssertEqual(Double(shifted.sorted()[n / 2]), 0.75, accuracy: 0.02)
+        // Above 0.95 a plain logit-normal puts ~0.16 %; the tail adds its 25 %.
+        XCTAssertLessThan(share(plain, above: 0.95), 0.01)
+        XCTAssertEqual(share(tailed, above: 0.95), 0.25, accuracy: 0.015)
+        XCTAssertEqual(tailed.max()!, 1, accuracy: 1e-3)
+    }
+
+    func testValidation() {
+        XCTAssertNoThrow(try NoiseLevelDistribution(shift: 3, tailShare: 0.2).validate())
+        for bad in [NoiseLevelDistribution(shift: 0), NoiseLevelDistribution(std: -1), NoiseLevelDistribution(tailShare: 1.5),
+                    NoiseLevelDistribution(tailFloor: 1), NoiseLevelDistribution(mean: .nan),
+                    NoiseLevelDistribution(tailShare: 0.6, pureShare: 0.5), NoiseLevelDistribution(pureShare: -0.1)] {
+            XCTAssertThrowsError(try bad.validate(), "\(bad)")
+        }
+    }
 }
 
 import VGFormat

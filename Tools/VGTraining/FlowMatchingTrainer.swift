@@ -2,6 +2,61 @@ import Foundation
 import VGCore
 import VGModel
 
+/// How training draws noise levels s in [0, 1] (s = 1 is pure noise).
+///
+/// s = shift_k(sigmoid(u)), u ~ N(mean, std), with the sampler's grid shift
+/// shift_k(s) = k s / (1 + (k - 1) s) (SD3's resolution-dependent shift, arXiv 2403.03206); with
+/// probability `tailShare`, s ~ U(tailFloor, 1) instead; and with probability `pureShare`, s = 1.
+/// The tail and the pure-noise share exist because a 16 x 64 x 64 clip has ~196 000 values: its
+/// background stays readable from the noisy clip itself up to s ~ 0.99, so only at s = 1 must the
+/// model draw the layout from the prompt alone — where the sampler starts, and where a plain
+/// logit-normal never trains (docs/PIPELINE.md, stage 0).
+/// The default (k = 1, N(0, 1), no tail, no pure noise) is the plain logit-normal of the first base run.
+public struct NoiseLevelDistribution: Codable, Equatable, Sendable {
+    /// Shift k applied to sigmoid(u), e.g. 3 (1 = none).
+    public var shift: Float = 1
+    /// Mean and standard deviation of u, e.g. 0 and 1.
+    public var mean: Float = 0, std: Float = 1
+    /// Share of levels drawn uniformly from (tailFloor, 1], e.g. 0.1 (0 = none).
+    public var tailShare: Float = 0
+    /// Lower end of the uniform tail, e.g. 0.9.
+    public var tailFloor: Float = 0.9
+    /// Share of levels at exactly 1, pure noise, e.g. 0.1 (0 = none).
+    public var pureShare: Float = 0
+    public init(shift: Float = 1, mean: Float = 0, std: Float = 1, tailShare: Float = 0, tailFloor: Float = 0.9, pureShare: Float = 0) {
+        self.shift = shift; self.mean = mean; self.std = std; self.tailShare = tailShare; self.tailFloor = tailFloor
+        self.pureShare = pureShare
+    }
+
+    enum CodingKeys: String, CodingKey { case shift, mean, std, tailShare, tailFloor, pureShare }
+
+    public init(from decoder: Decoder) throws {
+        let c = try decoder.container(keyedBy: CodingKeys.self)
+        shift = try c.decode(Float.self, forKey: .shift); mean = try c.decode(Float.self, forKey: .mean)
+        std = try c.decode(Float.self, forKey: .std); tailShare = try c.decode(Float.self, forKey: .tailShare)
+        tailFloor = try c.decode(Float.self, forKey: .tailFloor)
+        pureShare = try c.decodeIfPresent(Float.self, forKey: .pureShare) ?? 0
+    }
+
+    public func validate() throws {
+        guard shift.isFinite, shift > 0, mean.isFinite, std.isFinite, std >= 0, (0...1).contains(tailShare), (0..<1).contains(tailFloor),
+              (0...1).contains(pureShare), tailShare + pureShare <= 1 else {
+            throw ModelError.invalidConfig("noise levels: shift > 0, finite mean, std >= 0, tailShare and pureShare in [0, 1] adding up to at most 1, tailFloor in [0, 1)")
+        }
+    }
+
+    /// One level from `rng` (one Gaussian draw, plus two uniform draws when the tail or pure noise is on).
+    public func sample(_ rng: inout SeededRandom) -> Float {
+        if tailShare > 0 || pureShare > 0 {
+            let pick = Float(rng.uniform()), u = Float(rng.uniform())
+            if pick < pureShare { return 1 }
+            if pick < pureShare + tailShare { return 1 - (1 - tailFloor) * u }         // (tailFloor, 1)
+        }
+        let base = 1 / (1 + Foundation.exp(-(mean + std * rng.gaussian())))
+        return shift * base / (1 + (shift - 1) * base)
+    }
+}
+
 /// One training example: a clip in [-1, 1] and the token ids of its caption.
 public struct TrainingSample: Sendable {
     public var clip: Tensor        // [F, H, W, 3]
@@ -24,6 +79,8 @@ public final class FlowMatchingTrainer: @unchecked Sendable {
     public let ctx: ComputeContext
     /// The random stream of noise levels and noise; part of the resumable state.
     public var rng: SeededRandom
+    /// How noise levels are drawn.
+    public var noiseLevels = NoiseLevelDistribution()
     let acts: ModelActivations
     let backward: ModelBackward
     let noisy: Tensor, target: Tensor, dOutput: Tensor
@@ -70,7 +127,7 @@ public final class FlowMatchingTrainer: @unchecked Sendable {
     public func accumulate(_ sample: TrainingSample, weight: Float, level fixedLevel: Float? = nil) throws -> Float {
         let c = config
         guard sample.clip.shape == noisy.shape else { throw ModelError.badInput("clip \(sample.clip.shape), expected \(noisy.shape)") }
-        let s = fixedLevel ?? 1 / (1 + Foundation.exp(-rng.gaussian()))
+        let s = fixedLevel ?? noiseLevels.sample(&rng)
         let x0 = sample.clip.floats, xs = noisy.floats
         rng.fillGaussian(xs)
         for i in 0..<xs.count { xs[i] = (1 - s) * x0[i] + s * xs[i] }

@@ -28,7 +28,32 @@ public struct PretrainOptions: Codable, Sendable {
     public var tokenizerCorpus: Int = 20_000
     /// Threads of the compute context.
     public var threads: Int = 2
+    /// How noise levels are drawn (the first base run used the default, a plain logit-normal).
+    public var noiseLevels = NoiseLevelDistribution()
+    /// Exported weights (safetensors with config and tokenizer) to start from instead of a random
+    /// initialisation: a warm start with a fresh optimizer, e.g. a second pretraining phase.
+    public var initialWeights: String?
     public init() {}
+
+    enum CodingKeys: String, CodingKey {
+        case model, optimizer, batchSize, steps, seed, captionDropout, checkpointEvery, tokenizerCorpus, threads, noiseLevels, initialWeights
+    }
+
+    /// Decodes options files written before `noiseLevels` / `initialWeights` existed too.
+    public init(from decoder: Decoder) throws {
+        let c = try decoder.container(keyedBy: CodingKeys.self)
+        model = try c.decode(ModelConfig.self, forKey: .model)
+        optimizer = try c.decode(OptimizerConfig.self, forKey: .optimizer)
+        batchSize = try c.decode(Int.self, forKey: .batchSize)
+        steps = try c.decode(Int.self, forKey: .steps)
+        seed = try c.decode(UInt64.self, forKey: .seed)
+        captionDropout = try c.decode(Float.self, forKey: .captionDropout)
+        checkpointEvery = try c.decode(Int.self, forKey: .checkpointEvery)
+        tokenizerCorpus = try c.decode(Int.self, forKey: .tokenizerCorpus)
+        threads = try c.decode(Int.self, forKey: .threads)
+        noiseLevels = try c.decodeIfPresent(NoiseLevelDistribution.self, forKey: .noiseLevels) ?? NoiseLevelDistribution()
+        initialWeights = try c.decodeIfPresent(String.self, forKey: .initialWeights)
+    }
 
     public func validate() throws {
         try model.validate()
@@ -36,6 +61,7 @@ public struct PretrainOptions: Codable, Sendable {
               (0...1).contains(captionDropout) else {
             throw ModelError.invalidConfig("pretrain options: batch, steps, checkpointEvery, tokenizerCorpus must be >= 1, threads 1...256, dropout in [0, 1]")
         }
+        try noiseLevels.validate()
     }
 }
 
@@ -83,13 +109,24 @@ public final class Pretrainer {
             guard let tj = state.tokenizer else { throw ModelError.badParameter("checkpoint has no tokenizer") }
             trainer = t; tokenizer = try BPETokenizer(jsonString: tj); position = state.dataPosition
         } else {
-            tokenizer = try trainTokenizer()
-            let p = try ParameterSet(config: c)
-            try FlowMatchingTrainer.initialize(p, seed: o.seed)
+            let p: ParameterSet
+            if let path = o.initialWeights {
+                // Warm start: the weights and the tokenizer come from the file; the optimizer starts fresh.
+                let file = try SafeTensorsFile(contentsOf: URL(fileURLWithPath: path))
+                let (fc, fp) = try TrainingCheckpoint.loadWeights(file)
+                guard fc == c else { throw ModelError.invalidConfig("\(path) has another model config than the run's") }
+                guard let tj = file.metadata[TrainingCheckpoint.tokenizerKey] else { throw ModelError.badParameter("\(path) has no tokenizer") }
+                tokenizer = try BPETokenizer(jsonString: tj); p = fp
+            } else {
+                tokenizer = try trainTokenizer()
+                p = try ParameterSet(config: c)
+                try FlowMatchingTrainer.initialize(p, seed: o.seed)
+            }
             trainer = try FlowMatchingTrainer(config: c, params: p, optimizer: o.optimizer, context: ctx, seed: o.seed)
             position = 0
             try? FileManager.default.removeItem(at: logURL)
         }
+        trainer.noiseLevels = o.noiseLevels
         let tokenizerJSON = tokenizer.jsonString()
         let empty: [Int32] = [BPETokenizer.bosID, BPETokenizer.eosID]
         let clips = try (0..<o.batchSize).map { _ in try Tensor(zeros: [c.frames, c.height, c.width, 3]) }

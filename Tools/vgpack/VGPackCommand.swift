@@ -15,6 +15,7 @@ struct VGPackCommand: ParsableCommand {
         Examples:
           vgpack convert Models/checkpoints/base.safetensors -o base-q8.vgpk --quant q8
           vgpack convert ckpt.safetensors -o m.vgpk --quant q4 --keep attn.qkv=q8 --zstd-level 3
+          vgpack convert ckpt.safetensors -o m.vgpk --quant q8 --enhancer enhancer.safetensors
           vgpack inspect m.vgpk --json
           vgpack verify m.vgpk
         """,
@@ -47,6 +48,7 @@ struct Convert: ParsableCommand {
     @Flag(help: "Mark the model as a distilled few-step student.") var distilled = false
     @Option(help: "Provenance: a stage that made this model (repeatable).") var stage: [String] = []
     @Option(help: "Provenance: source commit.") var sourceCommit: String?
+    @Option(help: "A prompt-enhancer checkpoint (safetensors with vgrt.enhancer_config) to pack beside the model.") var enhancer: String?
 
     func validate() throws {
         guard (1...19).contains(zstdLevel) else { throw ValidationError("--zstd-level must be 1...19") }
@@ -57,6 +59,7 @@ struct Convert: ParsableCommand {
         var o = VGPKConverter.Options()
         o.quant = quant; o.zstdLevel = zstdLevel
         o.keep = keep.compactMap(parseKeep)
+        o.enhancer = enhancer.map { URL(fileURLWithPath: $0) }
         if steps != nil || guidance != nil || distilled {
             o.sampler = SamplerDefaults(steps: steps ?? (distilled ? 4 : 50), guidance: guidance ?? (distilled ? 1 : 5), shift: 3, distilled: distilled)
         }
@@ -93,6 +96,12 @@ struct Inspect: ParsableCommand {
             if let a = m.architecture {
                 print("architecture: \(a.frames)x\(a.height)x\(a.width) clips, patch \(a.patchT)x\(a.patchH)x\(a.patchW), D \(a.modelWidth), depth \(a.depth), heads \(a.heads); text D \(a.textWidth), depth \(a.textDepth), vocab \(a.vocabSize)")
             }
+            if m.enhancer != nil {
+                do {
+                    let (e, _) = try r.enhancerWeights()
+                    print("enhancer: decoder LM, D \(e.width), depth \(e.depth), heads \(e.heads), context \(e.contextLength), vocab \(e.vocabSize)")
+                } catch { print("enhancer: unreadable (\(error))") }
+            }
             if let s = m.sampler { print("sampler: \(s.steps) steps, guidance \(s.guidance), shift \(s.shift)\(s.distilled ? ", distilled" : "")") }
             if let p = m.provenance { print("provenance: stages \(p.stages.joined(separator: " -> ")), commit \(p.sourceCommit ?? "-")") }
             print("tokenizer: \(m.tokenizer == nil ? "none" : "\(m.tokenizer!.utf8.count) bytes of JSON")")
@@ -116,6 +125,7 @@ struct Verify: ParsableCommand {
             let r = try VGPKReader(contentsOf: URL(fileURLWithPath: file))
             try r.verify()
             if r.header.metadata.architecture != nil { _ = try r.modelWeights() }
+            if r.hasEnhancer { _ = try r.enhancerWeights() }
             let chunks = r.header.tensors.reduce(0) { $0 + $1.chunks.count }
             print("\(file): OK (header and \(chunks) chunk checksums, \(r.header.tensors.count) tensors)")
         } catch { throw fail(error) }

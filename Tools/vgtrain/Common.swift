@@ -2,6 +2,11 @@ import ArgumentParser
 import Foundation
 import ShapeBench
 import ShapeWorld
+import VGFormat
+import VGModel
+import VGPack
+import VGText
+import VGTraining
 import VGVideo
 
 /// A CLI failure with a readable message (ArgumentParser prints it and exits non-zero).
@@ -104,4 +109,37 @@ func loadPrompts(_ path: String?, limit: Int?) throws -> [BenchmarkPrompt] {
     if let path { do { p = try BenchmarkSet.load(path: path) } catch { throw CLIError("\(error)") } } else { p = BenchmarkSet.v1() }
     if let limit { p = Array(p.prefix(max(0, limit))) }
     return p
+}
+
+/// A model ready to sample or probe: weights from exported weights / a training checkpoint (`ema`: its
+/// EMA tensors) or a packed .vgpk (quantised kernels), its tokenizer, and the clip geometry.
+struct EvaluationModel {
+    let config: ModelConfig
+    let tokenizer: BPETokenizer
+    let dit: VideoDiT
+    let render: RenderConfig
+
+    init(path: String, ema: Bool) throws {
+        let weights: ModelWeights, tokenizerJSON: String?
+        if path.hasSuffix(".vgpk") {
+            let r = try VGPKReader(contentsOf: URL(fileURLWithPath: path))
+            weights = try r.modelWeights(); tokenizerJSON = r.header.metadata.tokenizer
+        } else {
+            let file = try SafeTensorsFile(contentsOf: URL(fileURLWithPath: path))
+            let (config, params) = try TrainingCheckpoint.loadWeights(file, prefix: ema ? "ema." : "")
+            weights = try ModelWeights(params, config: config); tokenizerJSON = file.metadata[TrainingCheckpoint.tokenizerKey]
+        }
+        guard let tj = tokenizerJSON else { throw CLIError("\(path) has no tokenizer in its metadata") }
+        config = weights.config
+        tokenizer = try BPETokenizer(jsonString: tj)
+        dit = try VideoDiT(weights: weights)
+        render = RenderConfig(frames: config.frames, height: config.height, width: config.width, fps: 8)
+    }
+}
+
+/// `limit` prompts spread evenly over the fixed v1 benchmark set.
+func benchmarkPrompts(limit: Int) -> [BenchmarkPrompt] {
+    let all = BenchmarkSet.v1()
+    let n = max(1, min(limit, all.count))
+    return (0..<n).map { all[$0 * all.count / n] }
 }

@@ -39,24 +39,10 @@ struct Evaluate: ParsableCommand {
     func run() throws {
         if let baseline { return try runBaseline(baseline) }
         guard !model.isEmpty else { throw CLIError("--model is needed (or --baseline)") }
-        let weights: ModelWeights, tokenizerJSON: String?
-        if model.hasSuffix(".vgpk") {
-            let r = try VGPKReader(contentsOf: URL(fileURLWithPath: model))
-            weights = try r.modelWeights(); tokenizerJSON = r.header.metadata.tokenizer
-        } else {
-            let file = try SafeTensorsFile(contentsOf: URL(fileURLWithPath: model))
-            let (config, params) = try TrainingCheckpoint.loadWeights(file, prefix: ema ? "ema." : "")
-            weights = try ModelWeights(params, config: config); tokenizerJSON = file.metadata[TrainingCheckpoint.tokenizerKey]
-        }
-        guard let tj = tokenizerJSON else { throw CLIError("\(model) has no tokenizer in its metadata") }
-        let config = weights.config
-        let tokenizer = try BPETokenizer(jsonString: tj)
-        let dit = try VideoDiT(weights: weights)
+        let m = try EvaluationModel(path: model, ema: ema)
+        let (config, tokenizer, dit, render) = (m.config, m.tokenizer, m.dit, m.render)
         let ctx = try ComputeContext(threads: threads)
-        let render = RenderConfig(frames: config.frames, height: config.height, width: config.width, fps: 8)
-        let all = BenchmarkSet.v1()
-        let n = max(1, min(limit, all.count))
-        let prompts = (0..<n).map { all[$0 * all.count / n] }
+        let prompts = benchmarkPrompts(limit: limit)
         let empty: [Int32] = [BPETokenizer.bosID, BPETokenizer.eosID]
         try makeDirectory(out)
         var tables: [String] = []
@@ -107,9 +93,7 @@ struct Evaluate: ParsableCommand {
         guard kind == "truth" || kind == "shuffled" else { throw CLIError("--baseline takes truth or shuffled") }
         let c = ModelConfig()
         let render = RenderConfig(frames: c.frames, height: c.height, width: c.width, fps: 8)
-        let all = BenchmarkSet.v1()
-        let n = max(1, min(limit, all.count))
-        let prompts = (0..<n).map { all[$0 * all.count / n] }
+        let prompts = benchmarkPrompts(limit: limit), n = prompts.count
         var reports: [VideoReport] = []
         for (i, p) in prompts.enumerated() {
             // Shuffled: a fixed permutation (7919 is prime to any set size used here) that moves every prompt.

@@ -1,6 +1,7 @@
 import ArgumentParser
 import Foundation
 import ShapeWorld
+import VGFormat
 import VGCore
 import VGModel
 import VGTraining
@@ -49,6 +50,11 @@ struct Pretrain: ParsableCommand {
     @Option(help: "Share of web-noisy captions.") var webShare: Float = 0.5
     @Option(help: "Share of empty captions (classifier-free guidance).") var captionDropout: Float = 0.1
     @Option(help: "Write the EMA weights (f16 safetensors) here when done.") var export: String?
+    @Option(help: "Noise levels: shift k of sigmoid(u) (the sampler's grid shift; 1 = none).") var noiseShift: Float = 1
+    @Option(help: "Noise levels: mean of u ~ N(mean, 1).") var noiseMean: Float = 0
+    @Option(help: "Noise levels: share drawn uniformly from (0.9, 1).") var noiseTail: Float = 0
+    @Option(help: "Noise levels: share at exactly 1, pure noise (where only the prompt tells the layout).") var noisePure: Float = 0
+    @Option(help: "Start from these exported weights (safetensors with config and tokenizer) with a fresh optimizer.") var initFrom: String?
     @Option(help: "Stop after this many seconds (the checkpoint lets a later run continue).") var timeLimit: Double?
 
     func run() throws {
@@ -59,6 +65,14 @@ struct Pretrain: ParsableCommand {
         }
         o.steps = steps; o.batchSize = batch; o.threads = threads; o.seed = seed; o.checkpointEvery = checkpointEvery
         o.captionDropout = captionDropout
+        o.noiseLevels = NoiseLevelDistribution(shift: noiseShift, mean: noiseMean, std: 1, tailShare: noiseTail, tailFloor: 0.9, pureShare: noisePure)
+        o.initialWeights = initFrom
+        if let initFrom, config == nil {
+            // The run's architecture is the starting weights' own.
+            do { o.model = try TrainingCheckpoint.config(of: try SafeTensorsFile(contentsOf: URL(fileURLWithPath: initFrom))) } catch {
+                throw CLIError("--init-from \(initFrom): \(error)")
+            }
+        }
         o.optimizer.learningRate = lr; o.optimizer.warmupSteps = warmup; o.optimizer.totalSteps = steps
         do { try o.validate() } catch { throw CLIError("\(error)") }
         let render = RenderConfig(frames: o.model.frames, height: o.model.height, width: o.model.width, fps: 8)

@@ -62,18 +62,31 @@ enum Sheet {
         return (out, w, h)
     }
 
+    typealias Image = (rgb: [UInt8], width: Int, height: Int)
+
+    /// Images placed side by side with 6 px gaps (white background).
+    static func row(_ images: [Image]) -> Image {
+        compose(images, horizontal: true)
+    }
+
     /// Strips stacked vertically with 6 px gaps.
-    static func stack(_ strips: [(rgb: [UInt8], width: Int, height: Int)]) -> (rgb: [UInt8], width: Int, height: Int) {
-        let w = strips.map { $0.width }.max() ?? 1, gap = 6
-        let h = strips.map { $0.height }.reduce(0, +) + gap * max(0, strips.count - 1)
+    static func stack(_ strips: [Image]) -> Image {
+        compose(strips, horizontal: false)
+    }
+
+    private static func compose(_ images: [Image], horizontal: Bool) -> Image {
+        let gap = 6, extra = gap * max(0, images.count - 1)
+        let w = horizontal ? images.map(\.width).reduce(0, +) + extra : images.map(\.width).max() ?? 1
+        let h = horizontal ? images.map(\.height).max() ?? 1 : images.map(\.height).reduce(0, +) + extra
         var out = [UInt8](repeating: 255, count: w * h * 3)
-        var y0 = 0
-        for s in strips {
-            for y in 0..<s.height {
-                let src = y * s.width * 3, dst = ((y0 + y) * w) * 3
-                out.replaceSubrange(dst..<dst + s.width * 3, with: s.rgb[src..<src + s.width * 3])
+        var at = 0
+        for im in images {
+            for y in 0..<im.height {
+                let src = y * im.width * 3
+                let dst = horizontal ? (y * w + at) * 3 : ((at + y) * w) * 3
+                out.replaceSubrange(dst..<dst + im.width * 3, with: im.rgb[src..<src + im.width * 3])
             }
-            y0 += s.height + gap
+            at += (horizontal ? im.width : im.height) + gap
         }
         return (out, w, h)
     }

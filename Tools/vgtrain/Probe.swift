@@ -1,0 +1,96 @@
+import ArgumentParser
+import Foundation
+import ShapeBench
+import ShapeWorld
+import VGCore
+import VGModel
+import VGText
+import VGVideo
+
+/// `vgtrain probe`: how well a model denoises, noise level by noise level. For benchmark prompts it
+/// renders the true clip x0, noises it to x_s with a fixed seed, and measures the model's clean-clip
+/// prediction against x0 with the prompt and with the empty prompt. The gap between the two says how
+/// much the text steers the model at each level; the error at s = 1 says whether it has learned the
+/// layout a caption implies (background colour, objects) or only a mean grey.
+struct Probe: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        abstract: "Per-noise-level x0 error of a model with and without the prompt (a training diagnostic).",
+        discussion: """
+        Example:
+          vgtrain probe --model Models/checkpoints/base.safetensors --limit 16 --sheet probe.png
+        """)
+
+    @Option(help: "Model weights or checkpoint (.safetensors), or a packed .vgpk.") var model: String
+    @Flag(help: "Use the checkpoint's EMA weights (ema.* tensors).") var ema = false
+    @Option(help: "Prompts (spread over the 320 of v1).") var limit = 16
+    @Option(help: "Comma-separated noise levels in [0, 1].") var levels = "0.1,0.3,0.5,0.7,0.9,1.0"
+    @Option(help: "Caption level: detailed or terse.") var caption = "detailed"
+    @Option(help: "Threads.") var threads = 2
+    @Option(help: "Write a PNG: per prompt the truth, then the prediction at each level (every 4th frame).") var sheet: String?
+
+    func run() throws {
+        let lv = levels.split(separator: ",").compactMap { Float($0.trimmingCharacters(in: .whitespaces)) }
+        guard !lv.isEmpty, lv.allSatisfy({ (0...1).contains($0) }) else { throw CLIError("--levels: numbers in [0, 1], comma-separated") }
+        guard caption == "detailed" || caption == "terse" else { throw CLIError("--caption takes detailed or terse") }
+        let m = try EvaluationModel(path: model, ema: ema)
+        let (c, tokenizer, dit, render) = (m.config, m.tokenizer, m.dit, m.render)
+        let ctx = try ComputeContext(threads: threads)
+        let prompts = benchmarkPrompts(limit: limit), n = prompts.count
+        let cond = try ModelActivations(config: c, saveForBackward: false)
+        let uncond = try ModelActivations(config: c, saveForBackward: false)
+        try dit.encodeText(ctx, tokens: [BPETokenizer.bosID, BPETokenizer.eosID], acts: uncond)
+        let x0 = try Tensor(zeros: [c.frames, c.height, c.width, 3]), xs = try Tensor(zeros: x0.shape)
+        let pred = try Tensor(zeros: x0.shape)
+        // Sums over prompts: [level] x0 MSE with the prompt, with the empty prompt, and of the clip's own mean colour.
+        var mseCond = [Double](repeating: 0, count: lv.count), mseEmpty = mseCond
+        var meanColourMSE: Double = 0
+        var strips: [(rgb: [UInt8], width: Int, height: Int)] = []
+        for (pi, p) in prompts.enumerated() {
+            let frames = try renderPrompt(p, config: render, degradations: [])
+            let xv = x0.floats
+            for i in 0..<xv.count { xv[i] = frames[i] * 2 - 1 }
+            // The error of the best constant colour: what a model that only got the global tint right would reach.
+            var mean = [Double](repeating: 0, count: 3)
+            for i in 0..<xv.count { mean[i % 3] += Double(xv[i]) }
+            let px = Double(xv.count / 3)
+            var e: Double = 0
+            for i in 0..<xv.count { let d = Double(xv[i]) - mean[i % 3] / px; e += d * d }
+            meanColourMSE += e / Double(xv.count)
+            let text = caption == "detailed" ? p.detailed : p.terse
+            try dit.encodeText(ctx, tokens: try tokenizer.encode(text, maxLength: c.maxTextTokens, addBos: true, addEos: true), acts: cond)
+            if sheet != nil, pi < 6 { strips.append(Sheet.strip(frames, config: render, every: 4, scale: 1)) }
+            for (li, s) in lv.enumerated() {
+                var rng = SeededRandom(seed: p.seed &+ UInt64(li))
+                let nv = xs.floats
+                rng.fillGaussian(nv)
+                for i in 0..<nv.count { nv[i] = (1 - s) * xv[i] + s * nv[i] }
+                for (acts, isCond) in [(cond, true), (uncond, false)] {
+                    try dit.unpatchify(try dit.predict(ctx, noisy: xs, level: s, acts: acts), into: pred)
+                    let pv = pred.floats
+                    var err: Double = 0
+                    for i in 0..<pv.count { let d = Double(pv[i] - xv[i]); err += d * d }
+                    if isCond { mseCond[li] += err / Double(pv.count) } else { mseEmpty[li] += err / Double(pv.count) }
+                    if isCond, sheet != nil, pi < 6 {
+                        strips.append(Sheet.strip(pv.map { min(1, max(0, ($0 + 1) / 2)) }, config: render, every: 4, scale: 1))
+                    }
+                }
+            }
+        }
+        var md = "| noise level s | x0 MSE, prompt | x0 MSE, empty prompt | empty / prompt |\n|---|---|---|---|\n"
+        for (li, s) in lv.enumerated() {
+            let a = mseCond[li] / Double(n), b = mseEmpty[li] / Double(n)
+            md += String(format: "| %.2f | %.4f | %.4f | %.2f |\n", s, a, b, b / max(a, 1e-12))
+        }
+        md += String(format: "\n(%d %@ prompts; a constant per-clip mean colour scores x0 MSE %.4f)\n", n, caption, meanColourMSE / Double(n))
+        print(md)
+        if let sheet, !strips.isEmpty {
+            // Per prompt: truth, then one strip per level, side by side in a row.
+            let per = 1 + lv.count
+            var rows: [(rgb: [UInt8], width: Int, height: Int)] = []
+            for r in stride(from: 0, to: strips.count, by: per) { rows.append(Sheet.row(Array(strips[r..<min(r + per, strips.count)]))) }
+            let s = Sheet.stack(rows)
+            try VideoIO.writePNG(rgb: s.rgb, width: s.width, height: s.height, to: sheet)
+            print("wrote \(sheet)")
+        }
+    }
+}
