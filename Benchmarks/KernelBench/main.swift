@@ -140,7 +140,7 @@ func trainingFlops(_ c: ModelConfig, textTokens l: Int) -> Double {
 
 if !args.contains("--no-train") {
     print("")
-    print("## Training step (default config, one sample per step)")
+    print("## Training step (default config; one sample per step, or a batch of 8 spread over 2 lanes)")
     print("")
     let c = ModelConfig()
     let textTokens = 16
@@ -150,7 +150,8 @@ if !args.contains("--no-train") {
     print("")
     print("| threads | samples/s | GFLOP/s | sgemm GFLOP/s (vgrt pool, 512x192x768) | share of sgemm |")
     print("|---|---|---|---|---|")
-    for threads in [1, 2] {
+    // (threads, lanes): lanes > 1 run a batch of 8 as data-parallel single-threaded lanes.
+    for (threads, lanes) in [(1, 1), (2, 1), (2, 2)] {
         let ctx = try ComputeContext(threads: threads)
         let params = try ParameterSet(config: c)
         try FlowMatchingTrainer.initialize(params, seed: 1)
@@ -160,12 +161,14 @@ if !args.contains("--no-train") {
         let trainer = try FlowMatchingTrainer(config: c, params: params, optimizer: OptimizerConfig(), context: ctx, seed: 3)
         let clip = try Tensor(zeros: [c.frames, c.height, c.width, 3]); rng.fillGaussian(clip.floats, scale: 0.5)
         let sample = TrainingSample(clip: clip, tokens: (0..<textTokens).map { Int32($0 % c.vocabSize) })
-        let tStep = try timeIt { _ = try trainer.step([sample]) }
+        try trainer.useLanes(lanes)
+        let batch = lanes > 1 ? [TrainingSample](repeating: sample, count: 8) : [sample]
+        let tStep = try timeIt { _ = try trainer.step(batch) } / Double(batch.count)
         let x = try Tensor(shape: [512, 192], values: gaussian(512 * 192, seed: 4)), w = try Tensor(shape: [768, 192], values: gaussian(768 * 192, seed: 5))
         let y = try Tensor(zeros: [512, 768])
         let tGemm = try timeIt { x.floats[0] += 1e-7; try ctx.linear(x, .f32(w), into: y) }
         let gemmRate = 2.0 * 512 * 192 * 768 / tGemm / 1e9, rate = flops / tStep / 1e9
-        print("| \(threads) | \(fmt(1 / tStep, 2)) | \(fmt(rate)) | \(fmt(gemmRate)) | \(fmt(100 * rate / gemmRate))% |")
+        print("| \(threads)\(lanes > 1 ? " (\(lanes) lanes x 1)" : "") | \(fmt(1 / tStep, 2)) | \(fmt(rate)) | \(fmt(gemmRate)) | \(fmt(100 * rate / gemmRate))% |")
     }
 }
 

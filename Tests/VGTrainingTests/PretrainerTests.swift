@@ -30,14 +30,26 @@ final class PretrainerTests: XCTestCase {
 
     /// A run stopped after step 3 and restarted equals an uninterrupted run, bit for bit.
     func testStopAndResumeEqualsUninterrupted() throws {
+        try stopAndResume(options())
+    }
+
+    /// The same with two data-parallel lanes.
+    func testStopAndResumeWithLanes() throws {
+        var o = options()
+        o.lanes = 2
+        try stopAndResume(o)
+    }
+
+    func stopAndResume(_ o: PretrainOptions) throws {
         let base = FileManager.default.temporaryDirectory.appendingPathComponent("pretrain-\(UUID().uuidString)")
         defer { try? FileManager.default.removeItem(at: base) }
-        let whole = try Pretrainer(options: options(), source: BarsSource(), directory: base.appendingPathComponent("a")).run()
+        let whole = try Pretrainer(options: o, source: BarsSource(), directory: base.appendingPathComponent("a")).run()
         var seen = 0
-        let split = try Pretrainer(options: options(), source: BarsSource(), directory: base.appendingPathComponent("b"))
+        let split = try Pretrainer(options: o, source: BarsSource(), directory: base.appendingPathComponent("b"))
         try split.run(progress: { _ in seen += 1 }, shouldStop: { seen >= 3 })
         XCTAssertEqual(seen, 3)
         let resumed = try split.run()
+        XCTAssertEqual(resumed.laneCount, o.lanes)
         XCTAssertEqual(resumed.optimizer.step, 4)
         for n in whole.params.names {
             XCTAssertEqual(try whole.params.tensor(n).toArray(), try resumed.params.tensor(n).toArray(), n)
@@ -88,10 +100,11 @@ final class PretrainerTests: XCTestCase {
     /// Old options files (before noise levels and warm starts) still decode, with the defaults.
     func testOptionsDecodeWithoutNewKeys() throws {
         var json = try JSONSerialization.jsonObject(with: try JSONEncoder().encode(options())) as! [String: Any]
-        json.removeValue(forKey: "noiseLevels"); json.removeValue(forKey: "initialWeights")
+        json.removeValue(forKey: "noiseLevels"); json.removeValue(forKey: "initialWeights"); json.removeValue(forKey: "lanes")
         let o = try JSONDecoder().decode(PretrainOptions.self, from: try JSONSerialization.data(withJSONObject: json))
         XCTAssertEqual(o.noiseLevels, NoiseLevelDistribution())
         XCTAssertNil(o.initialWeights)
+        XCTAssertEqual(o.lanes, 1)
         XCTAssertEqual(o.model, options().model)
     }
 }

@@ -70,7 +70,12 @@ public struct TrainingSample: Sendable {
 /// |x0_hat - x0|² / s², with s clamped below at `minNoiseLevel`.
 ///
 /// Samples are processed one at a time and their gradients accumulate, so a batch of any size is
-/// gradient accumulation over microbatches of one.
+/// gradient accumulation over microbatches of one. With `useLanes(n)`, a step's samples are spread
+/// over n lanes (sample i on lane i mod n), each a single-threaded worker with its own activations and
+/// gradients, summed in lane order at the end: data parallelism inside one process, which keeps both
+/// cores busy through the single-threaded element-wise parts that a threaded GEMM leaves idle. Levels
+/// and noise are still drawn from the one stream in sample order, so the lane count changes only the
+/// order in which gradients are summed (float rounding), and a run stays deterministic and resumable.
 public final class FlowMatchingTrainer: @unchecked Sendable {
     public let config: ModelConfig
     public let params: ParameterSet
@@ -84,6 +89,35 @@ public final class FlowMatchingTrainer: @unchecked Sendable {
     let acts: ModelActivations
     let backward: ModelBackward
     let noisy: Tensor, target: Tensor, dOutput: Tensor
+    /// Lanes of data-parallel steps (empty: samples run one after the other on `ctx`).
+    var lanes: [Lane] = []
+    /// Per-sample noise drawn ahead of a multi-lane step.
+    var noiseBuffers: [Tensor] = []
+
+    /// The buffers of one data-parallel worker.
+    final class Lane: @unchecked Sendable {
+        let ctx: ComputeContext, acts: ModelActivations, backward: ModelBackward
+        let noisy: Tensor, target: Tensor, dOutput: Tensor, grads: ParameterSet
+        init(config c: ModelConfig, ctx: ComputeContext, grads: ParameterSet) throws {
+            self.ctx = ctx; self.grads = grads
+            acts = try ModelActivations(config: c, saveForBackward: true)
+            backward = try ModelBackward(config: c)
+            noisy = try Tensor(zeros: [c.frames, c.height, c.width, 3])
+            target = try Tensor(zeros: [c.tokens, c.patchValues]); dOutput = try Tensor(zeros: [c.tokens, c.patchValues])
+        }
+    }
+
+    /// Spreads each step's samples over `count` single-threaded lanes (1: one after the other on the
+    /// trainer's context, the default).
+    public func useLanes(_ count: Int) throws {
+        guard (1...64).contains(count) else { throw ModelError.badInput("lanes \(count) outside 1...64") }
+        lanes = count == 1 ? [] : try (0..<count).map { i in
+            try Lane(config: config, ctx: try ComputeContext(threads: 1), grads: i == 0 ? grads : try ParameterSet(config: config))
+        }
+    }
+
+    /// Lanes in use (1 when samples run one after the other).
+    public var laneCount: Int { max(1, lanes.count) }
 
     /// Statistics of one optimizer step.
     public struct StepStats: Sendable {
@@ -125,11 +159,19 @@ public final class FlowMatchingTrainer: @unchecked Sendable {
     /// Loss and gradient of one sample at noise level s with noise from the trainer's stream;
     /// gradients accumulate (scaled by `weight`, e.g. 1 / batch size).
     public func accumulate(_ sample: TrainingSample, weight: Float, level fixedLevel: Float? = nil) throws -> Float {
-        let c = config
         guard sample.clip.shape == noisy.shape else { throw ModelError.badInput("clip \(sample.clip.shape), expected \(noisy.shape)") }
         let s = fixedLevel ?? noiseLevels.sample(&rng)
+        rng.fillGaussian(noisy.floats)
+        return try train(sample, level: s, weight: weight, ctx: ctx, acts: acts, backward: backward, noisy: noisy,
+                         target: target, dOutput: dOutput, grads: grads)
+    }
+
+    /// Forward and backward of one sample whose noise is already in `noisy` (mixed in place with the
+    /// clean clip to x_s); returns its loss and adds `weight` times its gradient to `grads`.
+    func train(_ sample: TrainingSample, level s: Float, weight: Float, ctx: ComputeContext, acts: ModelActivations, backward: ModelBackward,
+               noisy: Tensor, target: Tensor, dOutput: Tensor, grads: ParameterSet) throws -> Float {
+        let c = config
         let x0 = sample.clip.floats, xs = noisy.floats
-        rng.fillGaussian(xs)
         for i in 0..<xs.count { xs[i] = (1 - s) * x0[i] + s * xs[i] }
         let model = try VideoDiT(weights: try ModelWeights(params, config: c))
         try model.encodeText(ctx, tokens: sample.tokens, acts: acts)
@@ -147,13 +189,69 @@ public final class FlowMatchingTrainer: @unchecked Sendable {
         return Float(loss) / (n * sc * sc)
     }
 
-    /// One optimizer step over `batch` (gradient accumulation over its samples).
+    /// One optimizer step over `batch` (gradient accumulation over its samples, on the lanes if any).
     public func step(_ batch: [TrainingSample]) throws -> StepStats {
         guard !batch.isEmpty else { throw ModelError.badInput("empty batch") }
         grads.zero()
         var loss: Float = 0
-        for sample in batch { loss += try accumulate(sample, weight: 1 / Float(batch.count)) / Float(batch.count) }
+        if lanes.count > 1 && batch.count > 1 {
+            loss = try laneStep(batch)
+        } else {
+            for sample in batch { loss += try accumulate(sample, weight: 1 / Float(batch.count)) / Float(batch.count) }
+        }
         let (norm, lr) = try optimizer.update(params, grads: grads)
         return StepStats(loss: loss, gradNorm: norm, learningRate: lr, samples: batch.count)
+    }
+
+    /// Gradient accumulation over `batch` on the lanes; lane 0's gradients are `grads`.
+    func laneStep(_ batch: [TrainingSample]) throws -> Float {
+        let n = batch.count, weight = 1 / Float(n)
+        for sample in batch where sample.clip.shape != noisy.shape {
+            throw ModelError.badInput("clip \(sample.clip.shape), expected \(noisy.shape)")
+        }
+        // Levels and noise in sample order from the one stream, exactly as the sequential path draws them.
+        while noiseBuffers.count < n { noiseBuffers.append(try Tensor(zeros: noisy.shape)) }
+        var levels: [Float] = []
+        for i in 0..<n {
+            levels.append(noiseLevels.sample(&rng))
+            rng.fillGaussian(noiseBuffers[i].floats)
+        }
+        for lane in lanes.dropFirst() { lane.grads.zero() }
+        let results = LaneResults(count: n)
+        let lanes = self.lanes, buffers = noiseBuffers, drawn = levels
+        DispatchQueue.concurrentPerform(iterations: lanes.count) { li in
+            let lane = lanes[li]
+            for i in stride(from: li, to: n, by: lanes.count) {
+                do {
+                    try lane.noisy.copy(from: buffers[i])
+                    results.loss[i] = try self.train(batch[i], level: drawn[i], weight: weight, ctx: lane.ctx, acts: lane.acts,
+                                                     backward: lane.backward, noisy: lane.noisy, target: lane.target,
+                                                     dOutput: lane.dOutput, grads: lane.grads)
+                } catch { results.errors[i] = error }
+            }
+        }
+        if let e = results.errors.compactMap({ $0 }).first { throw e }
+        // Sum in lane order (deterministic whatever the threads' timing).
+        for lane in lanes.dropFirst() {
+            for name in grads.names {
+                let dst = try grads.tensor(name).floats, src = try lane.grads.tensor(name).floats
+                for j in 0..<dst.count { dst[j] += src[j] }
+            }
+        }
+        return results.loss.reduce(0) { $0 + $1 * weight }
+    }
+}
+
+/// Per-sample slots that lane workers write (each sample its own slot; raw buffers, so that writes to
+/// different slots from different threads are not accesses to one shared array).
+final class LaneResults: @unchecked Sendable {
+    let loss: UnsafeMutableBufferPointer<Float>, errors: UnsafeMutableBufferPointer<Error?>
+    init(count: Int) {
+        loss = .allocate(capacity: count); loss.initialize(repeating: 0)
+        errors = .allocate(capacity: count); errors.initialize(repeating: nil)
+    }
+    deinit {
+        loss.deallocate()
+        errors.deinitialize(); errors.deallocate()
     }
 }

@@ -28,6 +28,9 @@ public struct PretrainOptions: Codable, Sendable {
     public var tokenizerCorpus: Int = 20_000
     /// Threads of the compute context.
     public var threads: Int = 2
+    /// Data-parallel lanes of a step (each single-threaded; 1 = samples one after the other on
+    /// `threads` threads). Lanes change only the order in which gradients are summed.
+    public var lanes: Int = 1
     /// How noise levels are drawn (the first base run used the default, a plain logit-normal).
     public var noiseLevels = NoiseLevelDistribution()
     /// Exported weights (safetensors with config and tokenizer) to start from instead of a random
@@ -36,10 +39,10 @@ public struct PretrainOptions: Codable, Sendable {
     public init() {}
 
     enum CodingKeys: String, CodingKey {
-        case model, optimizer, batchSize, steps, seed, captionDropout, checkpointEvery, tokenizerCorpus, threads, noiseLevels, initialWeights
+        case model, optimizer, batchSize, steps, seed, captionDropout, checkpointEvery, tokenizerCorpus, threads, lanes, noiseLevels, initialWeights
     }
 
-    /// Decodes options files written before `noiseLevels` / `initialWeights` existed too.
+    /// Decodes options files written before `lanes` / `noiseLevels` / `initialWeights` existed too.
     public init(from decoder: Decoder) throws {
         let c = try decoder.container(keyedBy: CodingKeys.self)
         model = try c.decode(ModelConfig.self, forKey: .model)
@@ -51,6 +54,7 @@ public struct PretrainOptions: Codable, Sendable {
         checkpointEvery = try c.decode(Int.self, forKey: .checkpointEvery)
         tokenizerCorpus = try c.decode(Int.self, forKey: .tokenizerCorpus)
         threads = try c.decode(Int.self, forKey: .threads)
+        lanes = try c.decodeIfPresent(Int.self, forKey: .lanes) ?? 1
         noiseLevels = try c.decodeIfPresent(NoiseLevelDistribution.self, forKey: .noiseLevels) ?? NoiseLevelDistribution()
         initialWeights = try c.decodeIfPresent(String.self, forKey: .initialWeights)
     }
@@ -62,6 +66,7 @@ public struct PretrainOptions: Codable, Sendable {
             throw ModelError.invalidConfig("pretrain options: batch, steps, checkpointEvery, tokenizerCorpus must be >= 1, threads 1...256, dropout in [0, 1]")
         }
         try noiseLevels.validate()
+        guard (1...64).contains(lanes) else { throw ModelError.invalidConfig("pretrain options: lanes must be 1...64") }
     }
 }
 
@@ -127,6 +132,7 @@ public final class Pretrainer {
             try? FileManager.default.removeItem(at: logURL)
         }
         trainer.noiseLevels = o.noiseLevels
+        try trainer.useLanes(o.lanes)
         let tokenizerJSON = tokenizer.jsonString()
         let empty: [Int32] = [BPETokenizer.bosID, BPETokenizer.eosID]
         let clips = try (0..<o.batchSize).map { _ in try Tensor(zeros: [c.frames, c.height, c.width, 3]) }

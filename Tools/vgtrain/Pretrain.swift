@@ -42,7 +42,8 @@ struct Pretrain: ParsableCommand {
     @Option(help: "Samples per step.") var batch = 8
     @Option(help: "Peak learning rate.") var lr: Float = 3e-4
     @Option(help: "Warm-up steps.") var warmup = 100
-    @Option(help: "Threads.") var threads = 2
+    @Option(help: "Threads (of one lane when --lanes is 1).") var threads = 2
+    @Option(help: "Data-parallel lanes per step, each on one thread (2 keeps both cores busy).") var lanes = 1
     @Option(help: "Seed of the data stream and the noise.") var seed: UInt64 = 1
     @Option(help: "Checkpoint every N steps.") var checkpointEvery = 50
     @Option(help: "Model config as JSON (a file or inline); default: the built-in default config.") var config: String?
@@ -63,7 +64,7 @@ struct Pretrain: ParsableCommand {
             let text = FileManager.default.fileExists(atPath: config) ? try String(contentsOfFile: config, encoding: .utf8) : config
             do { o.model = try JSONDecoder().decode(ModelConfig.self, from: Data(text.utf8)) } catch { throw CLIError("--config: \(error)") }
         }
-        o.steps = steps; o.batchSize = batch; o.threads = threads; o.seed = seed; o.checkpointEvery = checkpointEvery
+        o.steps = steps; o.batchSize = batch; o.threads = threads; o.lanes = lanes; o.seed = seed; o.checkpointEvery = checkpointEvery
         o.captionDropout = captionDropout
         o.noiseLevels = NoiseLevelDistribution(shift: noiseShift, mean: noiseMean, std: 1, tailShare: noiseTail, tailFloor: 0.9, pureShare: noisePure)
         o.initialWeights = initFrom
