@@ -128,7 +128,8 @@ public final class VGPKReader: @unchecked Sendable {
         var tensors: [Tensor] = []
         var jobs: [(tensor: Int, chunk: Int, offset: Int)] = []
         for (ti, e) in header.tensors.enumerated() {
-            tensors.append(try Tensor(zeros: e.shape, dtype: e.type.dtype))
+            // Every byte is decoded into (the chunks' raw sizes add up to the tensor's size, checked on open).
+            tensors.append(try Tensor.uninitialized(e.shape, dtype: e.type.dtype))
             var at = 0
             for ci in e.chunks.indices { jobs.append((ti, ci, at)); at += Int(e.chunks[ci].rawSize) }
         }
@@ -150,7 +151,7 @@ public final class VGPKReader: @unchecked Sendable {
     public func tensor(_ name: String) throws -> Tensor {
         if let t = cache[name] { return t }
         let e = try entry(name)
-        let t = try Tensor(zeros: e.shape, dtype: e.type.dtype)
+        let t = try Tensor.uninitialized(e.shape, dtype: e.type.dtype)
         var at = 0
         for ci in e.chunks.indices {
             try readChunk(e, ci, into: t.storage.raw + at)
@@ -175,8 +176,8 @@ public final class VGPKReader: @unchecked Sendable {
 
     /// Checks every chunk's checksum and that it decompresses to its stated size.
     public func verify() throws {
+        let buf = try AlignedBuffer(byteCount: VGPK.chunkSize, zeroed: false)
         for e in header.tensors {
-            let buf = try AlignedBuffer(byteCount: VGPK.chunkSize)
             for ci in e.chunks.indices { try readChunk(e, ci, into: buf.raw) }
         }
     }

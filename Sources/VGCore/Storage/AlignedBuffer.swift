@@ -22,14 +22,19 @@ public final class AlignedBuffer: @unchecked Sendable {
 
     /// Allocates `byteCount` zeroed bytes.
     /// - Throws: `VGError.invalidArgument` for a negative size, `.allocationFailed` when refused.
-    public init(byteCount: Int) throws {
+    public convenience init(byteCount: Int) throws { try self.init(byteCount: byteCount, zeroed: true) }
+
+    /// Allocates `byteCount` bytes, zeroed or not: `zeroed: false` is for a buffer the caller fills
+    /// completely before reading it (a decoder's target); the padding up to the 64-byte boundary is
+    /// zeroed either way.
+    public init(byteCount: Int, zeroed: Bool) throws {
         guard byteCount >= 0 else { throw VGError.invalidArgument("buffer size \(byteCount) is negative") }
         var p: UnsafeMutableRawPointer?
         let rounded = max(AlignedBuffer.alignment, (byteCount &+ 63) & ~63)
         guard rounded >= byteCount, posix_memalign(&p, AlignedBuffer.alignment, rounded) == 0, let ptr = p else {
             throw VGError.allocationFailed(bytes: byteCount)
         }
-        memset(ptr, 0, rounded)
+        if zeroed { memset(ptr, 0, rounded) } else { memset(ptr + byteCount, 0, rounded - byteCount) }
         self.byteCount = byteCount
         self.raw = ptr
     }

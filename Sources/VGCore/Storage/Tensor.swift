@@ -17,6 +17,16 @@ public struct Tensor: @unchecked Sendable {
     /// A zero-filled tensor.
     /// - Throws: `VGError` for negative or overflowing shapes and for quantised tensors that are not 2-D.
     public init(zeros shape: [Int], dtype: DType = .f32) throws {
+        try self.init(shape: shape, dtype: dtype, zeroed: true)
+    }
+
+    /// A tensor whose bytes the caller writes in full before any read (e.g. a decoder's target):
+    /// the memory is not zeroed first.
+    public static func uninitialized(_ shape: [Int], dtype: DType = .f32) throws -> Tensor {
+        try Tensor(shape: shape, dtype: dtype, zeroed: false)
+    }
+
+    init(shape: [Int], dtype: DType, zeroed: Bool) throws {
         let n = try CheckedSize.product(shape, "tensor shape")
         let bytes: Int
         switch dtype {
@@ -27,7 +37,7 @@ public struct Tensor: @unchecked Sendable {
         }
         self.shape = shape
         self.dtype = dtype
-        self.storage = try AlignedBuffer(byteCount: bytes)
+        self.storage = try AlignedBuffer(byteCount: bytes, zeroed: zeroed)
     }
 
     /// A tensor over existing storage (no copy): the first `shape`-many elements of `storage`.
