@@ -16,10 +16,15 @@ public struct FlowSampler: Sequence {
         public var guidance: Float
         /// Grid shift k: s' = k s / (1 + (k - 1) s); larger spends more steps at high noise.
         public var shift: Float
-        /// Seed of the initial noise.
+        /// Seed of the initial noise (and of the noise the stochastic steps add).
         public var seed: UInt64
-        public init(steps: Int = 50, guidance: Float = 5, shift: Float = 3, seed: UInt64 = 0) {
-            self.steps = steps; self.guidance = guidance; self.shift = shift; self.seed = seed
+        /// Stochasticity a of the SDE steps (Flow-GRPO, arXiv 2505.05470: sigma = a sqrt(s / (1 - s)));
+        /// 0, the default, is the deterministic Euler ODE. The SDE has the ODE's marginals: each step
+        /// takes out part of the noise the model sees and adds fresh noise, which lets a sampler
+        /// correct what earlier steps committed to (and is what GRPO explores with).
+        public var stochasticity: Float
+        public init(steps: Int = 50, guidance: Float = 5, shift: Float = 3, seed: UInt64 = 0, stochasticity: Float = 0) {
+            self.steps = steps; self.guidance = guidance; self.shift = shift; self.seed = seed; self.stochasticity = stochasticity
         }
     }
 
@@ -40,6 +45,22 @@ public struct FlowSampler: Sequence {
         }
     }
 
+    /// One SDE step from level s to s' < s (Flow-GRPO's, ../shared/ALGORITHMS.md §2), in place on x:
+    /// sig = a sqrt(s / (1 - s)), v = (x - x0) / s, dt = s' - s;
+    /// x <- x (1 + sig² dt / (2s)) + v (1 + sig² (1 - s) / (2s)) dt + sig sqrt(-dt) e.
+    /// For 0 < s' < s < 1 it keeps the flow's marginals x_s = (1 - s) x0 + s e up to O(dt²).
+    public static func sdeStep(x: UnsafeMutableBufferPointer<Float>, predicted x0: UnsafeBufferPointer<Float>,
+                               noise e: UnsafeBufferPointer<Float>, level s: Float, next sNext: Float, stochasticity a: Float,
+                               minNoiseLevel: Float) {
+        let ds = sNext - s, denom = Swift.max(s, minNoiseLevel)
+        let sig = a * (s / (1 - s)).squareRoot(), sig2 = sig * sig
+        let cx = 1 + sig2 * ds / (2 * s), cv = (1 + sig2 * (1 - s) / (2 * s)) * ds, cn = sig * (-ds).squareRoot()
+        for i in 0..<Swift.min(x.count, x0.count, e.count) {
+            let v = (x[i] - x0[i]) / denom
+            x[i] = x[i] * cx + v * cv + cn * e[i]
+        }
+    }
+
     let model: VideoDiT
     let ctx: ComputeContext
     let options: Options
@@ -54,6 +75,9 @@ public struct FlowSampler: Sequence {
         guard (1...10_000).contains(options.steps) else { throw ModelError.badInput("steps \(options.steps) outside 1...10000") }
         guard options.guidance.isFinite, options.shift.isFinite, options.shift > 0 else {
             throw ModelError.badInput("guidance \(options.guidance) / shift \(options.shift) must be finite, shift positive")
+        }
+        guard options.stochasticity.isFinite, (0...4).contains(options.stochasticity) else {
+            throw ModelError.badInput("stochasticity \(options.stochasticity) outside [0, 4]")
         }
         self.model = model; self.ctx = ctx; self.options = options; self.shouldStop = shouldStop
         cond = try ModelActivations(config: model.config, saveForBackward: false)
@@ -76,11 +100,14 @@ public struct FlowSampler: Sequence {
         let grid: [Float]
         var index = 0
         var x: Tensor?, x0: Tensor?, scratch: Tensor?
+        /// Noise of the stochastic steps: its own stream, so the initial noise is the ODE's.
+        var stepNoise: SeededRandom
         public private(set) var error: Error?
 
         init(sampler: FlowSampler) {
             self.sampler = sampler
             grid = FlowSampler.grid(steps: sampler.options.steps, shift: sampler.options.shift)
+            stepNoise = SeededRandom(seed: sampler.options.seed ^ 0x5DE_5DE5_5DE5)
         }
 
         public mutating func next() -> Step? {
@@ -108,9 +135,15 @@ public struct FlowSampler: Sequence {
                 let a = x0.floats, b = scratch.floats
                 for i in 0..<a.count { a[i] = b[i] + w * (a[i] - b[i]) }
             }
-            // Euler: x <- x + (s' - s) v,  v = (x - x0) / max(s, smin)
-            let xv = x.floats, pv = x0.floats, ds = sNext - s
-            for i in 0..<xv.count { xv[i] += ds * (xv[i] - pv[i]) / denom }
+            let xv = x.floats, pv = x0.floats, ds = sNext - s, a = sampler.options.stochasticity
+            if a > 0, s < 1, sNext > 0 {
+                stepNoise.fillGaussian(scratch.floats)
+                FlowSampler.sdeStep(x: xv, predicted: UnsafeBufferPointer(pv), noise: UnsafeBufferPointer(scratch.floats),
+                                    level: s, next: sNext, stochasticity: a, minNoiseLevel: c.minNoiseLevel)
+            } else {
+                // Euler: x <- x + (s' - s) v,  v = (x - x0) / max(s, smin)
+                for i in 0..<xv.count { xv[i] += ds * (xv[i] - pv[i]) / denom }
+            }
             index += 1
             return Step(index: index, total: grid.count - 1, level: sNext, clip: x, predicted: x0)
         }

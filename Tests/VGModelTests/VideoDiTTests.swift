@@ -113,5 +113,43 @@ final class VideoDiTTests: XCTestCase {
         XCTAssertNil(it.next())
         XCTAssertEqual(it.error as? ModelError, .cancelled)
         XCTAssertThrowsError(try FlowSampler(model: model, context: try ComputeContext(), prompt: [1], empty: [1], options: .init(steps: 0)))
+        XCTAssertThrowsError(try FlowSampler(model: model, context: try ComputeContext(), prompt: [1], empty: [1],
+                                             options: .init(steps: 2, stochasticity: .nan)))
+        // Stochastic steps: deterministic per seed, finite, and not the ODE's result.
+        func sde(_ seed: UInt64) throws -> [Float] {
+            let sampler = try FlowSampler(model: model, context: try ComputeContext(), prompt: [1, 5, 2], empty: [1, 2],
+                                          options: .init(steps: 3, guidance: 4, shift: 3, seed: seed, stochasticity: 0.7))
+            var last: [Float] = []
+            for step in sampler { last = step.clip.toArray() }
+            return last
+        }
+        let b = try sde(7)
+        XCTAssertEqual(b, try sde(7))
+        XCTAssertNotEqual(b, a)
+        XCTAssertTrue(b.allSatisfy(\.isFinite))
+    }
+
+    /// With the exact x0 of a one-point data set, an SDE step from x_s = (1 - s) c + s e lands on the
+    /// flow's marginal at s': mean (1 - s') c, standard deviation s' (to O(dt²)). A sign or factor
+    /// error in the drift or the noise term shows up at O(dt).
+    func testSDEStepKeepsTheMarginals() {
+        let n = 200_000, c: Float = 0.6
+        var rng = SeededRandom(seed: 3)
+        for (s, sNext, a) in [(Float(0.8), Float(0.78), Float(0.7)), (0.5, 0.49, 0.7), (0.3, 0.295, 1.0)] {
+            var x = [Float](repeating: 0, count: n), e = x
+            x.withUnsafeMutableBufferPointer { rng.fillGaussian($0) }
+            e.withUnsafeMutableBufferPointer { rng.fillGaussian($0) }
+            for i in 0..<n { x[i] = (1 - s) * c + s * x[i] }
+            let x0 = [Float](repeating: c, count: n)
+            x.withUnsafeMutableBufferPointer { xb in
+                x0.withUnsafeBufferPointer { pb in e.withUnsafeBufferPointer { eb in
+                    FlowSampler.sdeStep(x: xb, predicted: pb, noise: eb, level: s, next: sNext, stochasticity: a, minNoiseLevel: 0.05)
+                } }
+            }
+            let mean = x.reduce(0.0) { $0 + Double($1) } / Double(n)
+            let std = (x.reduce(0.0) { $0 + (Double($1) - mean) * (Double($1) - mean) } / Double(n)).squareRoot()
+            XCTAssertEqual(mean, Double((1 - sNext) * c), accuracy: 0.004, "s \(s)")
+            XCTAssertEqual(std, Double(sNext), accuracy: 0.004, "s \(s)")
+        }
     }
 }

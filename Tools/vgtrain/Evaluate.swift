@@ -29,6 +29,7 @@ struct Evaluate: ParsableCommand {
     @Option(help: "Prompts (spread over the 320 of v1).") var limit = 64
     @Option(help: "Euler steps.") var steps = 20
     @Option(help: "Guidance weight.") var guidance: Float = 4
+    @Option(help: "Stochasticity a of SDE sampling steps (0: the deterministic ODE).") var stochasticity: Float = 0
     @Option(help: "Threads.") var threads = 2
     @Option(help: "Output directory for the JSON reports and markdown tables.") var out: String
     @Option(help: "Write a contact sheet PNG of the first 8 prompts (detailed captions).") var sheet: String?
@@ -56,7 +57,8 @@ struct Evaluate: ParsableCommand {
                 let caption = level == "detailed" ? p.detailed : p.terse
                 let tokens = try tokenizer.encode(caption, maxLength: config.maxTextTokens, addBos: true, addEos: true)
                 let sampler = try FlowSampler(model: dit, context: ctx, prompt: tokens, empty: empty,
-                                              options: .init(steps: steps, guidance: guidance, shift: config.samplingShift, seed: p.seed))
+                                              options: .init(steps: steps, guidance: guidance, shift: config.samplingShift, seed: p.seed,
+                                                             stochasticity: stochasticity))
                 var it = sampler.makeIterator()
                 var last: Tensor?
                 while let step = it.next() { last = step.clip }
@@ -75,7 +77,8 @@ struct Evaluate: ParsableCommand {
             }
             let report = BenchReport(reports: reports)
             try report.json().write(to: URL(fileURLWithPath: out).appendingPathComponent("\(level).json"))
-            tables.append(report.markdown(title: "ShapeBench, \(level) prompts (\(prompts.count) prompts, \(steps) steps, guidance \(guidance))"))
+            tables.append(report.markdown(title: "ShapeBench, \(level) prompts (\(prompts.count) prompts, \(steps) steps, guidance \(guidance)"
+                                          + (stochasticity > 0 ? ", SDE a = \(stochasticity))" : ")")))
         }
         let md = tables.joined(separator: "\n")
         try writeText(md, to: URL(fileURLWithPath: out).appendingPathComponent("shapebench.md").path)

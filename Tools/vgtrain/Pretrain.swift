@@ -84,10 +84,13 @@ struct Pretrain: ParsableCommand {
         let start = Date()
         let tty = isatty(2) != 0
         var avg: Float = 0
+        var firstStep: Int?
         var stderr = StandardError()
         let trainer = try run.run(progress: { line in
             avg = avg == 0 ? line.loss : 0.98 * avg + 0.02 * line.loss
-            let done = Double(line.step), rate = line.elapsed > 0 ? Double(line.step) / max(Date().timeIntervalSince(start), 1e-9) : 0
+            // Steps per second of this process (a resumed run started at a later step).
+            firstStep = firstStep ?? line.step - 1
+            let done = Double(line.step), rate = Double(line.step - firstStep!) / max(Date().timeIntervalSince(start), 1e-9)
             let eta = rate > 0 ? (Double(o.steps) - done) / rate : 0
             let text = String(format: "step %d/%d  loss %.4f (avg %.4f)  |g| %.3f  lr %.2e  %.2f samples/s  ETA %@",
                               line.step, o.steps, line.loss, avg, line.gradNorm, line.learningRate, line.samplesPerSecond, formatDuration(eta))
