@@ -30,6 +30,7 @@ struct Evaluate: ParsableCommand {
     @Option(help: "Euler steps.") var steps = 20
     @Option(help: "Guidance weight.") var guidance: Float = 4
     @Option(help: "Stochasticity a of SDE sampling steps (0: the deterministic ODE).") var stochasticity: Float = 0
+    @Option(help: "Grid shift k of the sampler (default: the model's samplingShift).") var shift: Float?
     @Option(help: "Threads.") var threads = 2
     @Option(help: "Output directory for the JSON reports and markdown tables.") var out: String
     @Option(help: "Write a contact sheet PNG of the first 8 prompts (detailed captions).") var sheet: String?
@@ -57,7 +58,7 @@ struct Evaluate: ParsableCommand {
                 let caption = level == "detailed" ? p.detailed : p.terse
                 let tokens = try tokenizer.encode(caption, maxLength: config.maxTextTokens, addBos: true, addEos: true)
                 let sampler = try FlowSampler(model: dit, context: ctx, prompt: tokens, empty: empty,
-                                              options: .init(steps: steps, guidance: guidance, shift: config.samplingShift, seed: p.seed,
+                                              options: .init(steps: steps, guidance: guidance, shift: shift ?? config.samplingShift, seed: p.seed,
                                                              stochasticity: stochasticity))
                 var it = sampler.makeIterator()
                 var last: Tensor?
