@@ -17,7 +17,7 @@ public struct NoiseLevelDistribution: Codable, Equatable, Sendable {
     public var shift: Float = 1
     /// Mean and standard deviation of u, e.g. 0 and 1.
     public var mean: Float = 0, std: Float = 1
-    /// Share of levels drawn uniformly from (tailFloor, 1], e.g. 0.1 (0 = none).
+    /// Share of levels drawn uniformly from (tailFloor, 1), e.g. 0.15 (0 = none).
     public var tailShare: Float = 0
     /// Lower end of the uniform tail, e.g. 0.9.
     public var tailFloor: Float = 0.9
@@ -26,16 +26,6 @@ public struct NoiseLevelDistribution: Codable, Equatable, Sendable {
     public init(shift: Float = 1, mean: Float = 0, std: Float = 1, tailShare: Float = 0, tailFloor: Float = 0.9, pureShare: Float = 0) {
         self.shift = shift; self.mean = mean; self.std = std; self.tailShare = tailShare; self.tailFloor = tailFloor
         self.pureShare = pureShare
-    }
-
-    enum CodingKeys: String, CodingKey { case shift, mean, std, tailShare, tailFloor, pureShare }
-
-    public init(from decoder: Decoder) throws {
-        let c = try decoder.container(keyedBy: CodingKeys.self)
-        shift = try c.decode(Float.self, forKey: .shift); mean = try c.decode(Float.self, forKey: .mean)
-        std = try c.decode(Float.self, forKey: .std); tailShare = try c.decode(Float.self, forKey: .tailShare)
-        tailFloor = try c.decode(Float.self, forKey: .tailFloor)
-        pureShare = try c.decodeIfPresent(Float.self, forKey: .pureShare) ?? 0
     }
 
     public func validate() throws {

@@ -79,7 +79,7 @@ struct Evaluate: ParsableCommand {
             let report = BenchReport(reports: reports)
             try report.json().write(to: URL(fileURLWithPath: out).appendingPathComponent("\(level).json"))
             tables.append(report.markdown(title: "ShapeBench, \(level) prompts (\(prompts.count) prompts, \(steps) steps, guidance \(guidance)"
-                                          + (stochasticity > 0 ? ", SDE a = \(stochasticity))" : ")")))
+                                          + (shift.map { ", shift \($0)" } ?? "") + (stochasticity > 0 ? ", SDE a = \(stochasticity))" : ")")))
         }
         let md = tables.joined(separator: "\n")
         try writeText(md, to: URL(fileURLWithPath: out).appendingPathComponent("shapebench.md").path)
