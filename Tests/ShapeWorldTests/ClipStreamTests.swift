@@ -10,6 +10,7 @@ final class ClipStreamTests: XCTestCase {
         XCTAssertEqual(a.clip.captions, b.clip.captions)
         XCTAssertNotEqual(try s.record(at: 18).clip.spec, a.clip.spec)
         XCTAssertNotEqual(try ClipStream(seed: 6).record(at: 17).clip.spec, a.clip.spec)
+        XCTAssertEqual(s.spec(at: 17), a.clip.spec, "spec(at:) is the scene record(at:) renders")
     }
 
     func testDegradedShareAndPreferencePairs() throws {

@@ -43,6 +43,33 @@ final class ShapeWorldTests: XCTestCase {
         }
     }
 
+    /// The coverage map marks exactly the pixels the objects change: 0 where the render equals the
+    /// background, > 0 wherever it differs, and its sum is the objects' area.
+    func testObjectCoverageMarksTheObjects() throws {
+        var rng = SplitMix64(seed: 11)
+        let config = RenderConfig(frames: 4, height: 64, width: 64)
+        for _ in 0..<5 {
+            let spec = SceneSampler.random(using: &rng)
+            let frames = try Renderer.render(spec, config: config), cov = try Renderer.objectCoverage(spec, config: config)
+            let bg = Renderer.background(spec.background, height: 64, width: 64)
+            XCTAssertEqual(cov.count, 4 * 64 * 64)
+            XCTAssertTrue(cov.allSatisfy { $0 >= 0 && $0 <= 1 })
+            var changedWithoutCoverage = 0
+            for p in 0..<cov.count {
+                let i = p * 3, j = (p % (64 * 64)) * 3
+                let changed = (0..<3).contains { abs(frames[i + $0] - bg[j + $0]) > 1e-6 }
+                if changed && cov[p] == 0 { changedWithoutCoverage += 1 }
+            }
+            XCTAssertEqual(changedWithoutCoverage, 0)
+            XCTAssertGreaterThan(cov.filter { $0 == 1 }.count, 4 * 10, "every clip has an object of some pixels")
+        }
+        let o = ObjectSpec(shape: .circle, color: .yellow, size: .large, x: 0.5, y: 0.5)
+        let cov = try Renderer.objectCoverage(SceneSpec(objects: [o], background: Background(color: .black)),
+                                              config: RenderConfig(frames: 1, height: 64, width: 64))
+        let r = SizeClass.large.radius * 64
+        XCTAssertEqual(cov.reduce(0, +), Float.pi * r * r, accuracy: 0.02 * Float.pi * r * r)
+    }
+
     func testSampledScenesStayInsideAndApart() {
         var rng = SplitMix64(seed: 11)
         for _ in 0..<300 {

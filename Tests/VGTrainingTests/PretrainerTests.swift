@@ -17,6 +17,17 @@ struct BarsSource: CaptionedClipSource {
     }
 }
 
+/// The bars with their coverage known (1 on the bar, 0 elsewhere).
+struct CoveredBarsSource: CaptionedClipSource {
+    func example(_ index: Int, into clip: Tensor) throws -> String { try BarsSource().example(index, into: clip) }
+    func objectCoverage(_ index: Int, into coverage: Tensor) throws -> Bool {
+        let clip = try Tensor(zeros: coverage.shape + [3])
+        _ = try example(index, into: clip)
+        for p in 0..<coverage.count { coverage.floats[p] = clip.floats[3 * p] > 0 ? 1 : 0 }
+        return true
+    }
+}
+
 final class PretrainerTests: XCTestCase {
     func options() -> PretrainOptions {
         var o = PretrainOptions()
@@ -40,12 +51,27 @@ final class PretrainerTests: XCTestCase {
         try stopAndResume(o)
     }
 
-    func stopAndResume(_ o: PretrainOptions) throws {
+    /// The same with the object-weighted loss (and its coverage maps) on; the weights change the run.
+    func testStopAndResumeWithObjectWeight() throws {
+        var o = options()
+        o.lanes = 2; o.objectWeight = 3
+        let weighted = try stopAndResume(o, source: CoveredBarsSource())
+        let base = FileManager.default.temporaryDirectory.appendingPathComponent("plain-\(UUID().uuidString)")
+        defer { try? FileManager.default.removeItem(at: base) }
+        o.objectWeight = 0
+        let plain = try Pretrainer(options: o, source: CoveredBarsSource(), directory: base).run()
+        XCTAssertNotEqual(try plain.params.tensor("final.linear.weight").toArray(), try weighted.params.tensor("final.linear.weight").toArray())
+        o.objectWeight = -1
+        XCTAssertThrowsError(try Pretrainer(options: o, source: CoveredBarsSource(), directory: base))
+    }
+
+    @discardableResult
+    func stopAndResume(_ o: PretrainOptions, source: CaptionedClipSource = BarsSource()) throws -> FlowMatchingTrainer {
         let base = FileManager.default.temporaryDirectory.appendingPathComponent("pretrain-\(UUID().uuidString)")
         defer { try? FileManager.default.removeItem(at: base) }
-        let whole = try Pretrainer(options: o, source: BarsSource(), directory: base.appendingPathComponent("a")).run()
+        let whole = try Pretrainer(options: o, source: source, directory: base.appendingPathComponent("a")).run()
         var seen = 0
-        let split = try Pretrainer(options: o, source: BarsSource(), directory: base.appendingPathComponent("b"))
+        let split = try Pretrainer(options: o, source: source, directory: base.appendingPathComponent("b"))
         try split.run(progress: { _ in seen += 1 }, shouldStop: { seen >= 3 })
         XCTAssertEqual(seen, 3)
         let resumed = try split.run()
@@ -61,6 +87,7 @@ final class PretrainerTests: XCTestCase {
         let out = base.appendingPathComponent("model.safetensors")
         try split.exportModel(resumed, to: out)
         XCTAssertNoThrow(try TrainingCheckpoint.loadWeights(try VGFormatFile(out)))
+        return resumed
     }
 
     /// A warm start takes the file's weights and tokenizer, starts a fresh optimizer, and refuses a
@@ -101,10 +128,12 @@ final class PretrainerTests: XCTestCase {
     func testOptionsDecodeWithoutNewKeys() throws {
         var json = try JSONSerialization.jsonObject(with: try JSONEncoder().encode(options())) as! [String: Any]
         json.removeValue(forKey: "noiseLevels"); json.removeValue(forKey: "initialWeights"); json.removeValue(forKey: "lanes")
+        json.removeValue(forKey: "objectWeight")
         let o = try JSONDecoder().decode(PretrainOptions.self, from: try JSONSerialization.data(withJSONObject: json))
         XCTAssertEqual(o.noiseLevels, NoiseLevelDistribution())
         XCTAssertNil(o.initialWeights)
         XCTAssertEqual(o.lanes, 1)
+        XCTAssertEqual(o.objectWeight, 0)
         XCTAssertEqual(o.model, options().model)
     }
 }

@@ -67,6 +67,98 @@ final class TrainerTests: XCTestCase {
     }
 }
 
+final class ObjectWeightTests: XCTestCase {
+    let config = ModelConfig(frames: 4, height: 8, width: 8, patchT: 2, patchH: 4, patchW: 4, modelWidth: 16, depth: 2,
+                             heads: 2, mlpRatio: 2, timeFrequencies: 8, vocabSize: 40, maxTextTokens: 6, textWidth: 12,
+                             textDepth: 1, textHeads: 2)
+
+    func makeTrainer() throws -> FlowMatchingTrainer {
+        let p = try ParameterSet(config: config)
+        var r = SeededRandom(seed: 41)
+        for n in p.names { r.fillGaussian(try p.tensor(n).floats, scale: 0.2) }
+        return try FlowMatchingTrainer(config: config, params: p, optimizer: OptimizerConfig(), context: try ComputeContext(threads: 1), seed: 5)
+    }
+
+    /// Loss of `sample` at a fixed level with the trainer's current noise (the RNG is put back).
+    func loss(_ t: FlowMatchingTrainer, _ sample: TrainingSample, weight: Float = 0) throws -> Float {
+        let saved = t.rng
+        defer { t.rng = saved }
+        return try t.accumulate(sample, weight: weight, level: 0.7)
+    }
+
+    /// λ = 0, no coverage, or a uniform coverage (every weight 1 + λ) all give the plain mean; a coverage
+    /// on one corner changes the loss to the weighted mean computed here by hand.
+    func testWeightedLossIsTheWeightedMean() throws {
+        let t = try makeTrainer()
+        var r = SeededRandom(seed: 42)
+        let clip = try Tensor(zeros: [4, 8, 8, 3]); r.fillGaussian(clip.floats, scale: 0.5)
+        let corner = try Tensor(zeros: [4, 8, 8]), full = try Tensor(zeros: [4, 8, 8])
+        full.fill(1)
+        for f in 0..<4 { for y in 0..<3 { for x in 0..<3 { corner.floats[(f * 8 + y) * 8 + x] = 1 } } }
+        let plain = try loss(t, TrainingSample(clip: clip, tokens: [1, 7, 2]))
+        t.objectWeight = 0
+        XCTAssertEqual(try loss(t, TrainingSample(clip: clip, tokens: [1, 7, 2], objectCoverage: corner)), plain)
+        t.objectWeight = 4
+        XCTAssertEqual(try loss(t, TrainingSample(clip: clip, tokens: [1, 7, 2])), plain)
+        XCTAssertEqual(try loss(t, TrainingSample(clip: clip, tokens: [1, 7, 2], objectCoverage: full)), plain, accuracy: 1e-5 * plain)
+        let weighted = try loss(t, TrainingSample(clip: clip, tokens: [1, 7, 2], objectCoverage: corner))
+
+        // By hand: the same noise, the model's x0 prediction, weights 1 + 4 on the corner pixels.
+        let saved = t.rng
+        var rr = saved
+        let noise = try Tensor(zeros: [4, 8, 8, 3]); rr.fillGaussian(noise.floats)
+        let xs = try Tensor(zeros: [4, 8, 8, 3])
+        for i in 0..<xs.count { xs.floats[i] = 0.3 * clip.floats[i] + 0.7 * noise.floats[i] }
+        let model = try VideoDiT(weights: try ModelWeights(t.params, config: config))
+        let acts = try ModelActivations(config: config, saveForBackward: false), ctx = try ComputeContext(threads: 1)
+        try model.encodeText(ctx, tokens: [1, 7, 2], acts: acts)
+        let predicted = try Tensor(zeros: [4, 8, 8, 3])
+        try model.unpatchify(try model.predict(ctx, noisy: xs, level: 0.7, acts: acts), into: predicted)
+        var num = 0.0, den = 0.0
+        for p in 0..<(4 * 8 * 8) {
+            let w = 1 + 4 * Double(corner.floats[p])
+            for ch in 0..<3 { let d = Double(predicted.floats[3 * p + ch] - clip.floats[3 * p + ch]); num += w * d * d; den += w }
+        }
+        let byHand = num / (den * 0.49)
+        print(String(format: "  object-weighted loss %.6f (by hand %.6f), plain %.6f", weighted, byHand, plain))
+        XCTAssertEqual(Double(weighted), byHand, accuracy: 1e-4 * byHand)
+        XCTAssertNotEqual(weighted, plain)
+
+        t.objectWeight = .nan
+        XCTAssertThrowsError(try loss(t, TrainingSample(clip: clip, tokens: [1, 7, 2], objectCoverage: corner)))
+        t.objectWeight = 4
+        XCTAssertThrowsError(try loss(t, TrainingSample(clip: clip, tokens: [1, 7, 2], objectCoverage: try Tensor(zeros: [4, 8, 7]))))
+    }
+
+    /// The weighted loss's gradient matches central differences of the loss.
+    func testWeightedLossGradient() throws {
+        let t = try makeTrainer()
+        t.objectWeight = 6
+        var r = SeededRandom(seed: 43)
+        let clip = try Tensor(zeros: [4, 8, 8, 3]); r.fillGaussian(clip.floats, scale: 0.5)
+        let coverage = try Tensor(zeros: [4, 8, 8])
+        for i in 0..<coverage.count { coverage.floats[i] = Float(r.uniform()) < 0.2 ? Float(r.uniform()) : 0 }
+        let sample = TrainingSample(clip: clip, tokens: [1, 9, 3, 2], objectCoverage: coverage)
+        t.grads.zero()
+        _ = try loss(t, sample, weight: 1)
+        var worst = 0.0
+        for name in ["final.linear.weight", "blocks.1.mlp.fc2.weight", "text.blocks.0.attn.qkv.weight"] where t.params.names.contains(name) {
+            let v = try t.params.tensor(name).floats, g = try t.grads.tensor(name).toArray()
+            for k in 0..<6 {
+                let i = (k * 7919) % v.count, old = v[i], eps: Float = 1e-2
+                v[i] = old + eps; let lp = Double(try loss(t, sample))
+                v[i] = old - eps; let lm = Double(try loss(t, sample))
+                v[i] = old
+                let num = (lp - lm) / (2 * Double(eps)), ana = Double(g[i])
+                let allowed = 2e-4 + 3e-2 * max(abs(num), abs(ana))
+                worst = max(worst, abs(num - ana) / allowed)
+                XCTAssertLessThanOrEqual(abs(num - ana), allowed, "\(name)[\(i)]: numeric \(num) analytic \(ana)")
+            }
+        }
+        print(String(format: "  object-weighted loss gradient: worst |error| / allowed = %.2f", worst))
+    }
+}
+
 final class ParityTests: XCTestCase {
     /// The trainer's forward (activations saved per block, the path the backward reads) and the
     /// runtime's forward (one shared set of buffers) are one definition; they must agree exactly.

@@ -47,17 +47,27 @@ public struct NoiseLevelDistribution: Codable, Equatable, Sendable {
     }
 }
 
-/// One training example: a clip in [-1, 1] and the token ids of its caption.
+/// One training example: a clip in [-1, 1], the token ids of its caption and, optionally, where its
+/// objects are (for the object-weighted loss).
 public struct TrainingSample: Sendable {
     public var clip: Tensor        // [F, H, W, 3]
     public var tokens: [Int32]     // [L], including bos / eos
-    public init(clip: Tensor, tokens: [Int32]) { self.clip = clip; self.tokens = tokens }
+    /// Object coverage per pixel in [0, 1] (nil: unknown, every pixel weighs the same).
+    public var objectCoverage: Tensor?   // [F, H, W]
+    public init(clip: Tensor, tokens: [Int32], objectCoverage: Tensor? = nil) {
+        self.clip = clip; self.tokens = tokens; self.objectCoverage = objectCoverage
+    }
 }
 
 /// Flow-matching training of `VideoDiT` (../shared/ALGORITHMS.md §1, JiT's x-prediction with a
 /// v-loss): draw s = sigmoid(u), u ~ N(0, 1) (logit-normal), noise e; x_s = (1 - s) x0 + s e; the model
 /// predicts x0; the loss is |v_hat - v|² with v_hat = (x_s - x0_hat) / s and v = e - x0, which equals
 /// |x0_hat - x0|² / s², with s clamped below at `minNoiseLevel`.
+///
+/// With `objectWeight` λ > 0 and a sample's object coverage c known, each value's squared error is
+/// weighted by w = 1 + λ c and the loss is the weighted mean Σ w (x0_hat - x0)² / (Σ w s²): objects are
+/// a few percent of a clip's pixels, so the plain mean barely rewards drawing them (docs/PIPELINE.md).
+/// With λ = 0 or no coverage the loss is the plain mean, bit for bit.
 ///
 /// Samples are processed one at a time and their gradients accumulate, so a batch of any size is
 /// gradient accumulation over microbatches of one. With `useLanes(n)`, a step's samples are spread
@@ -76,9 +86,12 @@ public final class FlowMatchingTrainer: @unchecked Sendable {
     public var rng: SeededRandom
     /// How noise levels are drawn.
     public var noiseLevels = NoiseLevelDistribution()
+    /// Extra loss weight λ on object pixels (w = 1 + λ · coverage), e.g. 4; 0 = the plain mean.
+    public var objectWeight: Float = 0
     let acts: ModelActivations
     let backward: ModelBackward
     let noisy: Tensor, target: Tensor, dOutput: Tensor
+    let weights: LossWeights
     /// Lanes of data-parallel steps (empty: samples run one after the other on `ctx`).
     var lanes: [Lane] = []
     /// Per-sample noise drawn ahead of a multi-lane step.
@@ -88,12 +101,14 @@ public final class FlowMatchingTrainer: @unchecked Sendable {
     final class Lane: @unchecked Sendable {
         let ctx: ComputeContext, acts: ModelActivations, backward: ModelBackward
         let noisy: Tensor, target: Tensor, dOutput: Tensor, grads: ParameterSet
+        let weights: LossWeights
         init(config c: ModelConfig, ctx: ComputeContext, grads: ParameterSet) throws {
             self.ctx = ctx; self.grads = grads
             acts = try ModelActivations(config: c, saveForBackward: true)
             backward = try ModelBackward(config: c)
             noisy = try Tensor(zeros: [c.frames, c.height, c.width, 3])
             target = try Tensor(zeros: [c.tokens, c.patchValues]); dOutput = try Tensor(zeros: [c.tokens, c.patchValues])
+            weights = try LossWeights(config: c)
         }
     }
 
@@ -127,6 +142,7 @@ public final class FlowMatchingTrainer: @unchecked Sendable {
         noisy = try Tensor(zeros: [config.frames, config.height, config.width, 3])
         target = try Tensor(zeros: [config.tokens, config.patchValues])
         dOutput = try Tensor(zeros: [config.tokens, config.patchValues])
+        weights = try LossWeights(config: config)
     }
 
     /// Initial weights: Gaussian (std 0.02) for matrices and embeddings, ones for norm scales, zeros for
@@ -153,13 +169,13 @@ public final class FlowMatchingTrainer: @unchecked Sendable {
         let s = fixedLevel ?? noiseLevels.sample(&rng)
         rng.fillGaussian(noisy.floats)
         return try train(sample, level: s, weight: weight, ctx: ctx, acts: acts, backward: backward, noisy: noisy,
-                         target: target, dOutput: dOutput, grads: grads)
+                         target: target, dOutput: dOutput, weights: weights, grads: grads)
     }
 
     /// Forward and backward of one sample whose noise is already in `noisy` (mixed in place with the
     /// clean clip to x_s); returns its loss and adds `weight` times its gradient to `grads`.
     func train(_ sample: TrainingSample, level s: Float, weight: Float, ctx: ComputeContext, acts: ModelActivations, backward: ModelBackward,
-               noisy: Tensor, target: Tensor, dOutput: Tensor, grads: ParameterSet) throws -> Float {
+               noisy: Tensor, target: Tensor, dOutput: Tensor, weights: LossWeights, grads: ParameterSet) throws -> Float {
         let c = config
         let x0 = sample.clip.floats, xs = noisy.floats
         for i in 0..<xs.count { xs[i] = (1 - s) * x0[i] + s * xs[i] }
@@ -168,8 +184,23 @@ public final class FlowMatchingTrainer: @unchecked Sendable {
         let out = try model.predict(ctx, noisy: noisy, level: s, acts: acts).floats
         try model.patchify(sample.clip, into: target)
         let tv = target.floats, dv = dOutput.floats
-        let sc = max(s, c.minNoiseLevel), n = Float(out.count)
+        let sc = max(s, c.minNoiseLevel)
         var loss: Double = 0
+        guard objectWeight.isFinite, objectWeight >= 0 else { throw ModelError.badInput("object weight \(objectWeight): must be finite and >= 0") }
+        if objectWeight > 0, let coverage = sample.objectCoverage {
+            let w = try weights.patches(coverage, lambda: objectWeight, model: model).floats
+            var total: Double = 0
+            for i in 0..<out.count { total += Double(w[i]) }
+            let n = Float(total)
+            for i in 0..<out.count {
+                let diff = out[i] - tv[i]
+                loss += Double(w[i] * diff * diff)
+                dv[i] = weight * 2 * w[i] * diff / (n * sc * sc)
+            }
+            try backward.backward(ctx, model: model, acts: acts, dOutput: dOutput, grads: grads)
+            return Float(loss) / (n * sc * sc)
+        }
+        let n = Float(out.count)
         for i in 0..<out.count {
             let diff = out[i] - tv[i]
             loss += Double(diff * diff)
@@ -216,7 +247,7 @@ public final class FlowMatchingTrainer: @unchecked Sendable {
                     try lane.noisy.copy(from: buffers[i])
                     results.loss[i] = try self.train(batch[i], level: drawn[i], weight: weight, ctx: lane.ctx, acts: lane.acts,
                                                      backward: lane.backward, noisy: lane.noisy, target: lane.target,
-                                                     dOutput: lane.dOutput, grads: lane.grads)
+                                                     dOutput: lane.dOutput, weights: lane.weights, grads: lane.grads)
                 } catch { results.errors[i] = error }
             }
         }
@@ -243,5 +274,30 @@ final class LaneResults: @unchecked Sendable {
     deinit {
         loss.deallocate()
         errors.deinitialize(); errors.deallocate()
+    }
+}
+
+/// Scratch of the object-weighted loss: per-pixel weights 1 + λ c spread over the three channels and
+/// laid out as the model's patches, so that weight i belongs to output value i.
+final class LossWeights: @unchecked Sendable {
+    let pixels: Tensor    // [F, H, W, 3]
+    let patched: Tensor   // [T, P]
+    init(config c: ModelConfig) throws {
+        pixels = try Tensor.uninitialized([c.frames, c.height, c.width, 3])
+        patched = try Tensor.uninitialized([c.tokens, c.patchValues])
+    }
+
+    /// The weights of `coverage` ([F, H, W] in [0, 1]) as patches; throws for a wrong shape.
+    func patches(_ coverage: Tensor, lambda: Float, model: VideoDiT) throws -> Tensor {
+        let px = pixels.floats, cv = coverage.floats
+        guard cv.count * 3 == px.count else {
+            throw ModelError.badInput("object coverage \(coverage.shape), expected \(Array(pixels.shape.dropLast()))")
+        }
+        for p in 0..<cv.count {
+            let w = 1 + lambda * min(max(cv[p], 0), 1)
+            px[3 * p] = w; px[3 * p + 1] = w; px[3 * p + 2] = w
+        }
+        try model.patchify(pixels, into: patched)
+        return patched
     }
 }

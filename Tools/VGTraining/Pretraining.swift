@@ -8,6 +8,13 @@ import VGText
 /// its caption. Index-addressable, so a run can resume at any position and reproduce it exactly.
 public protocol CaptionedClipSource: Sendable {
     func example(_ index: Int, into clip: Tensor) throws -> String
+    /// Writes where example `index`'s objects are (`[F, H, W]` coverage in [0, 1]) into `coverage`;
+    /// returns false when the source does not know (the default), and the sample is weighted evenly.
+    func objectCoverage(_ index: Int, into coverage: Tensor) throws -> Bool
+}
+
+extension CaptionedClipSource {
+    public func objectCoverage(_ index: Int, into coverage: Tensor) throws -> Bool { false }
 }
 
 /// Settings of a pretraining (or fine-tuning) run, stored beside its outputs.
@@ -36,10 +43,12 @@ public struct PretrainOptions: Codable, Sendable {
     /// Exported weights (safetensors with config and tokenizer) to start from instead of a random
     /// initialisation: a warm start with a fresh optimizer, e.g. a second pretraining phase.
     public var initialWeights: String?
+    /// Extra loss weight λ on object pixels (w = 1 + λ · coverage; 0 = the plain mean, as in phases 1-3).
+    public var objectWeight: Float = 0
     public init() {}
 
     enum CodingKeys: String, CodingKey {
-        case model, optimizer, batchSize, steps, seed, captionDropout, checkpointEvery, tokenizerCorpus, threads, lanes, noiseLevels, initialWeights
+        case model, optimizer, batchSize, steps, seed, captionDropout, checkpointEvery, tokenizerCorpus, threads, lanes, noiseLevels, initialWeights, objectWeight
     }
 
     /// Decodes options files written before `lanes` / `noiseLevels` / `initialWeights` existed too.
@@ -57,6 +66,7 @@ public struct PretrainOptions: Codable, Sendable {
         lanes = try c.decodeIfPresent(Int.self, forKey: .lanes) ?? 1
         noiseLevels = try c.decodeIfPresent(NoiseLevelDistribution.self, forKey: .noiseLevels) ?? NoiseLevelDistribution()
         initialWeights = try c.decodeIfPresent(String.self, forKey: .initialWeights)
+        objectWeight = try c.decodeIfPresent(Float.self, forKey: .objectWeight) ?? 0
     }
 
     public func validate() throws {
@@ -67,6 +77,7 @@ public struct PretrainOptions: Codable, Sendable {
         }
         try noiseLevels.validate()
         guard (1...64).contains(lanes) else { throw ModelError.invalidConfig("pretrain options: lanes must be 1...64") }
+        guard objectWeight.isFinite, objectWeight >= 0 else { throw ModelError.invalidConfig("pretrain options: objectWeight must be finite and >= 0") }
     }
 }
 
@@ -132,10 +143,12 @@ public final class Pretrainer {
             try? FileManager.default.removeItem(at: logURL)
         }
         trainer.noiseLevels = o.noiseLevels
+        trainer.objectWeight = o.objectWeight
         try trainer.useLanes(o.lanes)
         let tokenizerJSON = tokenizer.jsonString()
         let empty: [Int32] = [BPETokenizer.bosID, BPETokenizer.eosID]
         let clips = try (0..<o.batchSize).map { _ in try Tensor(zeros: [c.frames, c.height, c.width, 3]) }
+        let coverages = o.objectWeight > 0 ? try (0..<o.batchSize).map { _ in try Tensor(zeros: [c.frames, c.height, c.width]) } : []
         let start = Date()
         var log = try? FileHandle(forWritingTo: logURL)
         if log == nil { FileManager.default.createFile(atPath: logURL.path, contents: nil); log = try? FileHandle(forWritingTo: logURL) }
@@ -151,7 +164,8 @@ public final class Pretrainer {
                 var r = SeededRandom(seed: o.seed ^ (UInt64(index) &* 0x9E37_79B9_7F4A_7C15))
                 let drop = Float(r.uniform()) < o.captionDropout
                 let tokens = drop ? empty : try tokenizer.encode(caption, maxLength: c.maxTextTokens, addBos: true, addEos: true)
-                batch.append(TrainingSample(clip: clips[b], tokens: tokens))
+                let known = o.objectWeight > 0 ? try source.objectCoverage(index, into: coverages[b]) : false
+                batch.append(TrainingSample(clip: clips[b], tokens: tokens, objectCoverage: known ? coverages[b] : nil))
             }
             let stats = try trainer.step(batch)
             position += o.batchSize

@@ -22,6 +22,16 @@ struct ShapeWorldSource: CaptionedClipSource {
         var rng = SeededRandom(seed: stream.clipSeed(index) ^ 0x5EB_CA97)
         return Float(rng.uniform()) < webShare ? r.captions.web : r.captions.detailed
     }
+
+    /// The clean scene's object coverage (a degraded clip's blur or jitter moves edges by a pixel or
+    /// two; the weights only say where to look harder).
+    func objectCoverage(_ index: Int, into coverage: Tensor) throws -> Bool {
+        let cov = try Renderer.objectCoverage(stream.spec(at: index), config: stream.config)
+        let dst = coverage.floats
+        guard cov.count == dst.count else { throw CLIError("coverage of \(cov.count) values for a \(coverage.shape) tensor") }
+        for i in 0..<dst.count { dst[i] = cov[i] }
+        return true
+    }
 }
 
 /// `vgtrain pretrain`: flow-matching pretraining of the base model on the noisy ShapeWorld mix.
@@ -55,6 +65,7 @@ struct Pretrain: ParsableCommand {
     @Option(help: "Noise levels: mean of u ~ N(mean, 1).") var noiseMean: Float = 0
     @Option(help: "Noise levels: share drawn uniformly from (0.9, 1).") var noiseTail: Float = 0
     @Option(help: "Noise levels: share at exactly 1, pure noise (where only the prompt tells the layout).") var noisePure: Float = 0
+    @Option(help: "Extra loss weight on object pixels: weight 1 + w * coverage (0 = every pixel alike).") var objectWeight: Float = 0
     @Option(help: "Start from these exported weights (safetensors with config and tokenizer) with a fresh optimizer.") var initFrom: String?
     @Option(help: "Stop after this many seconds (the checkpoint lets a later run continue).") var timeLimit: Double?
 
@@ -68,6 +79,7 @@ struct Pretrain: ParsableCommand {
         o.captionDropout = captionDropout
         o.noiseLevels = NoiseLevelDistribution(shift: noiseShift, mean: noiseMean, std: 1, tailShare: noiseTail, tailFloor: 0.9, pureShare: noisePure)
         o.initialWeights = initFrom
+        o.objectWeight = objectWeight
         if let initFrom, config == nil {
             // The run's architecture is the starting weights' own.
             do { o.model = try TrainingCheckpoint.config(of: try SafeTensorsFile(contentsOf: URL(fileURLWithPath: initFrom))) } catch {

@@ -56,12 +56,22 @@ public struct ClipStream: Sendable {
     /// The seed of clip `index`.
     public func clipSeed(_ index: Int) -> UInt64 { seed &+ UInt64(truncatingIfNeeded: index) &* 0x9E37_79B9_7F4A_7C15 }
 
+    /// The scene of clip `index` (what `record(at:)` renders), without rendering it.
+    public func spec(at index: Int) -> SceneSpec {
+        var rng = SplitMix64(seed: clipSeed(index))
+        return sceneSpec(&rng)
+    }
+
+    func sceneSpec(_ rng: inout SplitMix64) -> SceneSpec {
+        let m = Float(min(config.height, config.width))
+        return SceneSampler.random(using: &rng, extent: SIMD2(Float(config.width) / m, Float(config.height) / m))
+    }
+
     /// Clip `index` with the degradations applied to it (if any).
     public func record(at index: Int) throws -> ShardRecord {
         let s = clipSeed(index)
         var rng = SplitMix64(seed: s)
-        let m = Float(min(config.height, config.width))
-        let spec = SceneSampler.random(using: &rng, extent: SIMD2(Float(config.width) / m, Float(config.height) / m))
+        let spec = sceneSpec(&rng)
         var clip = try Renderer.clip(spec, config: config, seed: s, captionOptions: captionOptions)
         var degs: [Degradation] = []
         if rng.chance(degradedShare) {

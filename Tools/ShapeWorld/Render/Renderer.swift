@@ -39,6 +39,39 @@ public enum Renderer {
         return out
     }
 
+    /// Where the objects are: per pixel, the largest coverage of any object, `[F, H, W]` in [0, 1]
+    /// (0 on bare background, 1 inside an object, fractional on anti-aliased edges), with the same
+    /// geometry as `render`. Training uses it to weight the loss towards objects, which are a few
+    /// percent of a clip's pixels (docs/PIPELINE.md, stage 0).
+    public static func objectCoverage(_ spec: SceneSpec, config: RenderConfig = .standard) throws -> [Float] {
+        try spec.validate()
+        try config.validate()
+        let (f, h, w) = (config.frames, config.height, config.width)
+        var out = [Float](repeating: 0, count: f * h * w) // [F, H, W]
+        let m = Float(min(h, w))
+        let extent = SIMD2(Float(w) / m, Float(h) / m)
+        for fi in 0..<f {
+            let t = clipTime(frame: fi, of: f)
+            for o in spec.objects {
+                let s = o.state(at: t, extent: extent)
+                let r = s.radius * m, cx = s.cx * m, cy = s.cy * m
+                let tpl = ShapeTemplate(shape: o.shape, radius: r, rotation: s.rotation)
+                let x0 = max(0, Int(floorf(cx - r - 1))), x1 = min(w - 1, Int(ceilf(cx + r + 1)))
+                let y0 = max(0, Int(floorf(cy - r - 1))), y1 = min(h - 1, Int(ceilf(cy + r + 1)))
+                guard x0 <= x1, y0 <= y1 else { continue }
+                for y in y0...y1 {
+                    let py = Float(y) + 0.5 - cy
+                    for x in x0...x1 {
+                        let a = min(tpl.coverage(Float(x) + 0.5 - cx, py), 1)
+                        let i = (fi * h + y) * w + x
+                        if a > out[i] { out[i] = a }
+                    }
+                }
+            }
+        }
+        return out
+    }
+
     /// Renders a clip with its captions (the captions use `seed`).
     public static func clip(_ spec: SceneSpec, config: RenderConfig = .standard, seed: UInt64,
                             captionOptions: CaptionOptions = .init()) throws -> Clip {
