@@ -37,11 +37,16 @@ public struct ModelConfig: Codable, Equatable, Sendable {
     public var samplingShift: Float
     /// Smallest noise level used to turn an x-prediction into a velocity, e.g. 0.05 (JiT clamps likewise).
     public var minNoiseLevel: Float
+    /// A learned absolute position embedding `pos_embedding [T, D]` added to the video tokens after the
+    /// patch embedding. RoPE alone tells a token only where the others are relative to it, so from
+    /// pure noise no token knows that it is "at the bottom-left" (docs/DESIGN-NOTES.md). New configs
+    /// have it; configs stored before it existed decode as false and keep their exact forward.
+    public var videoPositionEmbedding: Bool
 
     public init(frames: Int = 16, height: Int = 64, width: Int = 64, patchT: Int = 2, patchH: Int = 8, patchW: Int = 8,
                 modelWidth: Int = 192, depth: Int = 4, heads: Int = 4, mlpRatio: Int = 4, timeFrequencies: Int = 128,
                 vocabSize: Int = 1024, maxTextTokens: Int = 48, textWidth: Int = 192, textDepth: Int = 2, textHeads: Int = 4,
-                samplingShift: Float = 3, minNoiseLevel: Float = 0.05) {
+                samplingShift: Float = 3, minNoiseLevel: Float = 0.05, videoPositionEmbedding: Bool = true) {
         self.frames = frames; self.height = height; self.width = width
         self.patchT = patchT; self.patchH = patchH; self.patchW = patchW
         self.modelWidth = modelWidth; self.depth = depth; self.heads = heads; self.mlpRatio = mlpRatio
@@ -49,6 +54,29 @@ public struct ModelConfig: Codable, Equatable, Sendable {
         self.vocabSize = vocabSize; self.maxTextTokens = maxTextTokens; self.textWidth = textWidth
         self.textDepth = textDepth; self.textHeads = textHeads
         self.samplingShift = samplingShift; self.minNoiseLevel = minNoiseLevel
+        self.videoPositionEmbedding = videoPositionEmbedding
+    }
+
+    enum CodingKeys: String, CodingKey {
+        case frames, height, width, patchT, patchH, patchW, modelWidth, depth, heads, mlpRatio, timeFrequencies
+        case vocabSize, maxTextTokens, textWidth, textDepth, textHeads, samplingShift, minNoiseLevel, videoPositionEmbedding
+    }
+
+    /// Decodes configs written before `videoPositionEmbedding` existed too (as false: their models have none).
+    public init(from decoder: Decoder) throws {
+        let k = try decoder.container(keyedBy: CodingKeys.self)
+        frames = try k.decode(Int.self, forKey: .frames); height = try k.decode(Int.self, forKey: .height)
+        width = try k.decode(Int.self, forKey: .width)
+        patchT = try k.decode(Int.self, forKey: .patchT); patchH = try k.decode(Int.self, forKey: .patchH)
+        patchW = try k.decode(Int.self, forKey: .patchW)
+        modelWidth = try k.decode(Int.self, forKey: .modelWidth); depth = try k.decode(Int.self, forKey: .depth)
+        heads = try k.decode(Int.self, forKey: .heads); mlpRatio = try k.decode(Int.self, forKey: .mlpRatio)
+        timeFrequencies = try k.decode(Int.self, forKey: .timeFrequencies)
+        vocabSize = try k.decode(Int.self, forKey: .vocabSize); maxTextTokens = try k.decode(Int.self, forKey: .maxTextTokens)
+        textWidth = try k.decode(Int.self, forKey: .textWidth); textDepth = try k.decode(Int.self, forKey: .textDepth)
+        textHeads = try k.decode(Int.self, forKey: .textHeads)
+        samplingShift = try k.decode(Float.self, forKey: .samplingShift); minNoiseLevel = try k.decode(Float.self, forKey: .minNoiseLevel)
+        videoPositionEmbedding = try k.decodeIfPresent(Bool.self, forKey: .videoPositionEmbedding) ?? false
     }
 
     /// Token grid (t, y, x) and count T.

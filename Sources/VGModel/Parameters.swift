@@ -62,6 +62,7 @@ public final class ParameterSet: @unchecked Sendable {
         norm("text.norm", dt)
         // Conditioning and embeddings.
         linear("patch_embed", out: d, in: p)
+        if c.videoPositionEmbedding { l.append(("pos_embedding", [c.tokens, d])) }
         linear("time_mlp.fc1", out: d, in: 2 * c.timeFrequencies)
         linear("time_mlp.fc2", out: d, in: d)
         linear("text_pool", out: d, in: dt)
@@ -120,6 +121,8 @@ public struct ModelWeights: @unchecked Sendable {
     public var textBlocks: [TextBlock]
     public var textNorm: NormAffine
     public var patchEmbed: Linear, timeFC1: Linear, timeFC2: Linear, textPool: Linear, contextProj: Linear
+    /// Learned absolute positions of the video tokens (nil when the config has none).   [T, D]
+    public var videoPositionEmbedding: Tensor?
     /// The shared adaLN projection SiLU(cond) -> 6D.
     public var adaln: Linear
     public var blocks: [Block]
@@ -160,6 +163,7 @@ public struct ModelWeights: @unchecked Sendable {
                              norm2: try norm("\(b).norm2"), fc1: try lin("\(b).mlp.fc1"), fc2: try lin("\(b).mlp.fc2"))
         }
         textNorm = try norm("text.norm")
+        videoPositionEmbedding = config.videoPositionEmbedding ? try t("pos_embedding") : nil
         patchEmbed = try lin("patch_embed"); timeFC1 = try lin("time_mlp.fc1"); timeFC2 = try lin("time_mlp.fc2")
         textPool = try lin("text_pool"); contextProj = try lin("context_proj"); adaln = try lin("adaln")
         blocks = try (0..<config.depth).map { i in

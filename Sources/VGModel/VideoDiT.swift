@@ -86,6 +86,7 @@ public struct VideoDiT: @unchecked Sendable {
         // Tokens: patchify and embed   [T, P] -> [T, D]
         try patchify(noisy, into: acts.patches)
         try ctx.linear(acts.patches, w.patchEmbed.weight, bias: w.patchEmbed.bias, into: acts.block(0).input)
+        if let pos = w.videoPositionEmbedding { try ctx.gatedAdd(acts.block(0).input, pos, gate: nil) }   // + pos   [T, D]
         let context = try acts.context()
         for i in 0..<c.depth {
             if let shouldStop, shouldStop() { throw ModelError.cancelled }

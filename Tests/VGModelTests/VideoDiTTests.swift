@@ -33,6 +33,38 @@ final class VideoDiTTests: XCTestCase {
         XCTAssertTrue((2_000_000...6_000_000).contains(n), "\(n)")
     }
 
+    /// Without an absolute position embedding the model cannot tell tokens apart when their inputs are
+    /// alike: on a constant clip every token's prediction is the same (RoPE sees only offsets, and
+    /// every value vector is equal). With `pos_embedding` the tokens differ. Configs stored before the
+    /// field existed decode without it.
+    func testVideoPositionEmbedding() throws {
+        let clip = try Tensor(zeros: [4, 8, 8, 3]); clip.fill(0.3)
+        func tokenOutputs(_ c: ModelConfig) throws -> [[Float]] {
+            let model = try VideoDiT(weights: try ModelWeights(try randomParameters(c, seed: 12), config: c))
+            let ctx = try ComputeContext(), acts = try ModelActivations(config: c, saveForBackward: false)
+            try model.encodeText(ctx, tokens: [1, 7, 2], acts: acts)
+            let out = try model.predict(ctx, noisy: clip, level: 1, acts: acts).toArray()
+            return (0..<c.tokens).map { Array(out[$0 * c.patchValues..<($0 + 1) * c.patchValues]) }
+        }
+        var without = tinyConfig
+        without.videoPositionEmbedding = false
+        let blind = try tokenOutputs(without), placed = try tokenOutputs(tinyConfig)
+        let spreadBlind = blind.map { zip($0, blind[0]).map { abs($0 - $1) }.max()! }.max()!
+        let spreadPlaced = placed.map { zip($0, placed[0]).map { abs($0 - $1) }.max()! }.max()!
+        print("  constant clip: max token difference without / with pos_embedding: \(spreadBlind) / \(spreadPlaced)")
+        XCTAssertLessThan(spreadBlind, 1e-4)
+        XCTAssertGreaterThan(spreadPlaced, 1e-2)
+        XCTAssertTrue(ModelConfig().videoPositionEmbedding)
+        XCTAssertEqual(ParameterSet.layout(tinyConfig).filter { $0.name == "pos_embedding" }.first?.shape, [tinyConfig.tokens, 16])
+        // Stored configs: round trip, and an old one (no key) decodes without the embedding.
+        let json = try JSONEncoder().encode(tinyConfig)
+        XCTAssertEqual(try JSONDecoder().decode(ModelConfig.self, from: json), tinyConfig)
+        var dict = try JSONSerialization.jsonObject(with: json) as! [String: Any]
+        dict.removeValue(forKey: "videoPositionEmbedding")
+        let old = try JSONDecoder().decode(ModelConfig.self, from: try JSONSerialization.data(withJSONObject: dict))
+        XCTAssertEqual(old, without)
+    }
+
     func testPatchifyRoundTrip() throws {
         let p = try randomParameters(tinyConfig, seed: 1)
         let model = try VideoDiT(weights: try ModelWeights(p, config: tinyConfig))

@@ -124,6 +124,43 @@ final class PretrainerTests: XCTestCase {
         }
     }
 
+    /// A warm start may add the video position embedding to a model without one: the table starts at
+    /// zero (so the model is the file's), every other tensor is the file's, and training moves the
+    /// table. Dropping a model's position embedding is refused.
+    func testWarmStartAddsPositionEmbedding() throws {
+        let base = FileManager.default.temporaryDirectory.appendingPathComponent("pos-\(UUID().uuidString)")
+        defer { try? FileManager.default.removeItem(at: base) }
+        var old = options()
+        old.model.videoPositionEmbedding = false
+        let first = try Pretrainer(options: old, source: BarsSource(), directory: base.appendingPathComponent("a"))
+        let trained = try first.run()
+        XCTAssertFalse(trained.params.names.contains("pos_embedding"))
+        let exported = base.appendingPathComponent("a.safetensors")
+        try first.exportModel(trained, to: exported)
+        let (_, start) = try TrainingCheckpoint.loadWeights(try SafeTensorsFile(contentsOf: exported))
+        var o = options()
+        o.initialWeights = exported.path
+        o.model.videoPositionEmbedding = true
+        var seen = 0
+        let second = try Pretrainer(options: o, source: BarsSource(), directory: base.appendingPathComponent("b"))
+        let zeroSteps = try second.run(progress: { _ in seen += 1 }, shouldStop: { true })
+        XCTAssertEqual(zeroSteps.optimizer.step, 0)
+        XCTAssertTrue(try zeroSteps.params.tensor("pos_embedding").toArray().allSatisfy { $0 == 0 })
+        for n in start.names { XCTAssertEqual(try start.tensor(n).toArray(), try zeroSteps.params.tensor(n).toArray(), n) }
+        try FileManager.default.removeItem(at: base.appendingPathComponent("b"))
+        let moved = try Pretrainer(options: o, source: BarsSource(), directory: base.appendingPathComponent("b")).run()
+        XCTAssertTrue(try moved.params.tensor("pos_embedding").toArray().contains { $0 != 0 })
+        // The other way round is refused.
+        let withPos = base.appendingPathComponent("b.safetensors")
+        try second.exportModel(moved, to: withPos)
+        var drop = options()
+        drop.initialWeights = withPos.path
+        drop.model.videoPositionEmbedding = false
+        XCTAssertThrowsError(try Pretrainer(options: drop, source: BarsSource(), directory: base.appendingPathComponent("c")).run()) {
+            XCTAssertTrue("\($0)".contains("another model config"), "\($0)")
+        }
+    }
+
     /// Old options files (before noise levels and warm starts) still decode, with the defaults.
     func testOptionsDecodeWithoutNewKeys() throws {
         var json = try JSONSerialization.jsonObject(with: try JSONEncoder().encode(options())) as! [String: Any]

@@ -65,6 +65,8 @@ public final class ModelBackward: @unchecked Sendable {
         // Shared adaLN: sharedMod = adaln(condAct); every block's mod = sharedMod + table.
         try ctx.linearBackward(dSharedMod.view([1, 6 * d]), x: acts.condAct.view([1, d]), weight: f32(w.adaln.weight),
                                dx: dCondAct.view([1, d]), accumulate: true, dWeight: f32(g.adaln.weight), dBias: g.adaln.bias)
+        // Position embedding: tokens = patch_embed(patches) + pos, so d(pos) = d(tokens).
+        if let gPos = g.videoPositionEmbedding { try ctx.gatedAdd(gPos, dH, gate: nil) }
         // Patch embedding (the input clip needs no gradient).
         try ctx.linearBackward(dH, x: acts.patches, weight: f32(w.patchEmbed.weight), dx: nil,
                                dWeight: f32(g.patchEmbed.weight), dBias: g.patchEmbed.bias)

@@ -130,9 +130,21 @@ public final class Pretrainer {
                 // Warm start: the weights and the tokenizer come from the file; the optimizer starts fresh.
                 let file = try SafeTensorsFile(contentsOf: URL(fileURLWithPath: path))
                 let (fc, fp) = try TrainingCheckpoint.loadWeights(file)
-                guard fc == c else { throw ModelError.invalidConfig("\(path) has another model config than the run's") }
+                var same = fc
+                same.videoPositionEmbedding = c.videoPositionEmbedding
+                guard same == c, !fc.videoPositionEmbedding || c.videoPositionEmbedding else {
+                    throw ModelError.invalidConfig("\(path) has another model config than the run's")
+                }
                 guard let tj = file.metadata[TrainingCheckpoint.tokenizerKey] else { throw ModelError.badParameter("\(path) has no tokenizer") }
-                tokenizer = try BPETokenizer(jsonString: tj); p = fp
+                tokenizer = try BPETokenizer(jsonString: tj)
+                if fc == c {
+                    p = fp
+                } else {
+                    // Adding the video position embedding to a model without one: the table starts at
+                    // zero, so the warm-started model computes exactly what the file's did.
+                    p = try ParameterSet(config: c)
+                    for name in fp.names { try p.set(name, from: try fp.tensor(name)) }
+                }
             } else {
                 tokenizer = try trainTokenizer()
                 p = try ParameterSet(config: c)
