@@ -161,6 +161,35 @@ final class PretrainerTests: XCTestCase {
         }
     }
 
+    /// A warm start may raise the text token limit: the file's text positions are kept, the new rows
+    /// start like a fresh model's, every other tensor is the file's; lowering the limit is refused.
+    func testWarmStartRaisesTheTextLimit() throws {
+        let base = FileManager.default.temporaryDirectory.appendingPathComponent("text-\(UUID().uuidString)")
+        defer { try? FileManager.default.removeItem(at: base) }
+        let first = try Pretrainer(options: options(), source: BarsSource(), directory: base.appendingPathComponent("a"))
+        let trained = try first.run()
+        let exported = base.appendingPathComponent("a.safetensors")
+        try first.exportModel(trained, to: exported)
+        let (fc, start) = try TrainingCheckpoint.loadWeights(try SafeTensorsFile(contentsOf: exported))
+        var o = options()
+        o.initialWeights = exported.path
+        o.model.maxTextTokens = fc.maxTextTokens + 8
+        let longer = try Pretrainer(options: o, source: BarsSource(), directory: base.appendingPathComponent("b")).run(shouldStop: { true })
+        let old = try start.tensor("text.position_embedding").toArray(), new = try longer.params.tensor("text.position_embedding").toArray()
+        XCTAssertEqual(new.count, old.count + 8 * fc.textWidth)
+        XCTAssertEqual(Array(new.prefix(old.count)), old)
+        XCTAssertTrue(new.suffix(8 * fc.textWidth).contains { $0 != 0 })
+        for n in start.names where n != "text.position_embedding" {
+            XCTAssertEqual(try start.tensor(n).toArray(), try longer.params.tensor(n).toArray(), n)
+        }
+        var shorter = options()
+        shorter.initialWeights = exported.path
+        shorter.model.maxTextTokens = fc.maxTextTokens - 2
+        XCTAssertThrowsError(try Pretrainer(options: shorter, source: BarsSource(), directory: base.appendingPathComponent("c")).run()) {
+            XCTAssertTrue("\($0)".contains("another model config"), "\($0)")
+        }
+    }
+
     /// Old options files (before noise levels and warm starts) still decode, with the defaults.
     func testOptionsDecodeWithoutNewKeys() throws {
         var json = try JSONSerialization.jsonObject(with: try JSONEncoder().encode(options())) as! [String: Any]

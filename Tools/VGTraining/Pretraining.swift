@@ -132,7 +132,8 @@ public final class Pretrainer {
                 let (fc, fp) = try TrainingCheckpoint.loadWeights(file)
                 var same = fc
                 same.videoPositionEmbedding = c.videoPositionEmbedding
-                guard same == c, !fc.videoPositionEmbedding || c.videoPositionEmbedding else {
+                same.maxTextTokens = c.maxTextTokens
+                guard same == c, !fc.videoPositionEmbedding || c.videoPositionEmbedding, fc.maxTextTokens <= c.maxTextTokens else {
                     throw ModelError.invalidConfig("\(path) has another model config than the run's")
                 }
                 guard let tj = file.metadata[TrainingCheckpoint.tokenizerKey] else { throw ModelError.badParameter("\(path) has no tokenizer") }
@@ -141,9 +142,16 @@ public final class Pretrainer {
                     p = fp
                 } else {
                     // Adding the video position embedding to a model without one: the table starts at
-                    // zero, so the warm-started model computes exactly what the file's did.
+                    // zero, so the warm-started model computes exactly what the file's did. A longer
+                    // text limit keeps the file's text positions and initialises the new rows like a
+                    // fresh model's (Gaussian, std 0.02): prompts that fit the old limit are encoded as before.
                     p = try ParameterSet(config: c)
-                    for name in fp.names { try p.set(name, from: try fp.tensor(name)) }
+                    let textPositions = "text.position_embedding"
+                    for name in fp.names where name != textPositions { try p.set(name, from: try fp.tensor(name)) }
+                    let old = try fp.tensor(textPositions).floats, new = try p.tensor(textPositions).floats
+                    var rng = SeededRandom(seed: o.seed ^ 0x7E47)
+                    rng.fillGaussian(new, scale: 0.02)
+                    for i in 0..<old.count { new[i] = old[i] }
                 }
             } else {
                 tokenizer = try trainTokenizer()

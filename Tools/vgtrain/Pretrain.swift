@@ -66,6 +66,7 @@ struct Pretrain: ParsableCommand {
     @Option(help: "Noise levels: share drawn uniformly from (0.9, 1).") var noiseTail: Float = 0
     @Option(help: "Noise levels: share at exactly 1, pure noise (where only the prompt tells the layout).") var noisePure: Float = 0
     @Option(help: "Extra loss weight on object pixels: weight 1 + w * coverage (0 = every pixel alike).") var objectWeight: Float = 0
+    @Option(help: "With --init-from: raise the text encoder's token limit (new position rows start like a fresh model's).") var maxTextTokens: Int?
     @Flag(help: "With --init-from: add a learned video position embedding (zero at the start) to a model without one.") var addPositionEmbedding = false
     @Option(help: "Start from these exported weights (safetensors with config and tokenizer) with a fresh optimizer.") var initFrom: String?
     @Option(help: "Stop after this many seconds (the checkpoint lets a later run continue).") var timeLimit: Double?
@@ -87,6 +88,7 @@ struct Pretrain: ParsableCommand {
                 throw CLIError("--init-from \(initFrom): \(error)")
             }
             if addPositionEmbedding { o.model.videoPositionEmbedding = true }
+            if let maxTextTokens { o.model.maxTextTokens = maxTextTokens }
         }
         o.optimizer.learningRate = lr; o.optimizer.warmupSteps = warmup; o.optimizer.totalSteps = steps
         do { try o.validate() } catch { throw CLIError("\(error)") }
