@@ -90,15 +90,21 @@ final class PretrainerTests: XCTestCase {
         return resumed
     }
 
+    /// Trains a run of `o` in `base/a` and exports its weights to `base/a.safetensors`.
+    func trainAndExport(_ o: PretrainOptions, in base: URL) throws -> (Pretrainer, FlowMatchingTrainer, URL) {
+        let run = try Pretrainer(options: o, source: BarsSource(), directory: base.appendingPathComponent("a"))
+        let trained = try run.run()
+        let exported = base.appendingPathComponent("a.safetensors")
+        try run.exportModel(trained, to: exported)
+        return (run, trained, exported)
+    }
+
     /// A warm start takes the file's weights and tokenizer, starts a fresh optimizer, and refuses a
     /// file whose architecture differs from the run's.
     func testWarmStartFromExportedWeights() throws {
         let base = FileManager.default.temporaryDirectory.appendingPathComponent("warm-\(UUID().uuidString)")
         defer { try? FileManager.default.removeItem(at: base) }
-        let first = try Pretrainer(options: options(), source: BarsSource(), directory: base.appendingPathComponent("a"))
-        let trained = try first.run()
-        let exported = base.appendingPathComponent("a.safetensors")
-        try first.exportModel(trained, to: exported)
+        let (_, _, exported) = try trainAndExport(options(), in: base)
         var o = options()
         o.initialWeights = exported.path
         o.steps = 1; o.optimizer.totalSteps = 1
@@ -132,11 +138,8 @@ final class PretrainerTests: XCTestCase {
         defer { try? FileManager.default.removeItem(at: base) }
         var old = options()
         old.model.videoPositionEmbedding = false
-        let first = try Pretrainer(options: old, source: BarsSource(), directory: base.appendingPathComponent("a"))
-        let trained = try first.run()
+        let (_, trained, exported) = try trainAndExport(old, in: base)
         XCTAssertFalse(trained.params.names.contains("pos_embedding"))
-        let exported = base.appendingPathComponent("a.safetensors")
-        try first.exportModel(trained, to: exported)
         let (_, start) = try TrainingCheckpoint.loadWeights(try SafeTensorsFile(contentsOf: exported))
         var o = options()
         o.initialWeights = exported.path
@@ -166,10 +169,7 @@ final class PretrainerTests: XCTestCase {
     func testWarmStartRaisesTheTextLimit() throws {
         let base = FileManager.default.temporaryDirectory.appendingPathComponent("text-\(UUID().uuidString)")
         defer { try? FileManager.default.removeItem(at: base) }
-        let first = try Pretrainer(options: options(), source: BarsSource(), directory: base.appendingPathComponent("a"))
-        let trained = try first.run()
-        let exported = base.appendingPathComponent("a.safetensors")
-        try first.exportModel(trained, to: exported)
+        let (_, _, exported) = try trainAndExport(options(), in: base)
         let (fc, start) = try TrainingCheckpoint.loadWeights(try SafeTensorsFile(contentsOf: exported))
         var o = options()
         o.initialWeights = exported.path

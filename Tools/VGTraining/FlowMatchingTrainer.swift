@@ -187,24 +187,13 @@ public final class FlowMatchingTrainer: @unchecked Sendable {
         let sc = max(s, c.minNoiseLevel)
         var loss: Double = 0
         guard objectWeight.isFinite, objectWeight >= 0 else { throw ModelError.badInput("object weight \(objectWeight): must be finite and >= 0") }
-        if objectWeight > 0, let coverage = sample.objectCoverage {
-            let w = try weights.patches(coverage, lambda: objectWeight, model: model).floats
-            var total: Double = 0
-            for i in 0..<out.count { total += Double(w[i]) }
-            let n = Float(total)
-            for i in 0..<out.count {
-                let diff = out[i] - tv[i]
-                loss += Double(w[i] * diff * diff)
-                dv[i] = weight * 2 * w[i] * diff / (n * sc * sc)
-            }
-            try backward.backward(ctx, model: model, acts: acts, dOutput: dOutput, grads: grads)
-            return Float(loss) / (n * sc * sc)
-        }
-        let n = Float(out.count)
+        // Per-value weights (object-weighted loss) or none (every weight 1: the plain mean, bit for bit).
+        let w = objectWeight > 0 ? try sample.objectCoverage.map { try weights.patches($0, lambda: objectWeight, model: model).floats } : nil
+        let n = w.map { Float($0.reduce(0.0) { $0 + Double($1) }) } ?? Float(out.count)
         for i in 0..<out.count {
-            let diff = out[i] - tv[i]
-            loss += Double(diff * diff)
-            dv[i] = weight * 2 * diff / (n * sc * sc)
+            let wi = w?[i] ?? 1, diff = out[i] - tv[i]
+            loss += Double(wi * diff * diff)
+            dv[i] = weight * 2 * wi * diff / (n * sc * sc)
         }
         try backward.backward(ctx, model: model, acts: acts, dOutput: dOutput, grads: grads)
         return Float(loss) / (n * sc * sc)

@@ -82,6 +82,9 @@ struct Pretrain: ParsableCommand {
         o.noiseLevels = NoiseLevelDistribution(shift: noiseShift, mean: noiseMean, std: 1, tailShare: noiseTail, tailFloor: 0.9, pureShare: noisePure)
         o.initialWeights = initFrom
         o.objectWeight = objectWeight
+        if (addPositionEmbedding || maxTextTokens != nil) && (initFrom == nil || config != nil) {
+            throw CLIError("--add-position-embedding and --max-text-tokens change the architecture of --init-from's weights; without --init-from (or with --config) put them in the config")
+        }
         if let initFrom, config == nil {
             // The run's architecture is the starting weights' own.
             do { o.model = try TrainingCheckpoint.config(of: try SafeTensorsFile(contentsOf: URL(fileURLWithPath: initFrom))) } catch {

@@ -50,21 +50,12 @@ public enum Renderer {
         var out = [Float](repeating: 0, count: f * h * w) // [F, H, W]
         let m = Float(min(h, w))
         let extent = SIMD2(Float(w) / m, Float(h) / m)
-        for fi in 0..<f {
-            let t = clipTime(frame: fi, of: f)
-            for o in spec.objects {
-                let s = o.state(at: t, extent: extent)
-                let r = s.radius * m, cx = s.cx * m, cy = s.cy * m
-                let tpl = ShapeTemplate(shape: o.shape, radius: r, rotation: s.rotation)
-                let x0 = max(0, Int(floorf(cx - r - 1))), x1 = min(w - 1, Int(ceilf(cx + r + 1)))
-                let y0 = max(0, Int(floorf(cy - r - 1))), y1 = min(h - 1, Int(ceilf(cy + r + 1)))
-                guard x0 <= x1, y0 <= y1 else { continue }
-                for y in y0...y1 {
-                    let py = Float(y) + 0.5 - cy
-                    for x in x0...x1 {
-                        let a = min(tpl.coverage(Float(x) + 0.5 - cx, py), 1)
-                        let i = (fi * h + y) * w + x
-                        if a > out[i] { out[i] = a }
+        out.withUnsafeMutableBufferPointer { buf in
+            for fi in 0..<f {
+                let t = clipTime(frame: fi, of: f), plane = fi * h * w
+                for o in spec.objects {
+                    visitCoverage(o, o.state(at: t, extent: extent), height: h, width: w, scale: m) { pixel, a in
+                        buf[plane + pixel] = max(buf[plane + pixel], min(a, 1))
                     }
                 }
             }
@@ -84,23 +75,31 @@ public enum Renderer {
     /// Paints one object into one frame, visiting only its bounding box.
     static func draw(_ o: ObjectSpec, _ s: ObjectState, into frame: UnsafeMutablePointer<Float>,
                      height h: Int, width w: Int, scale m: Float) {
+        let col = o.color.rgb
+        visitCoverage(o, s, height: h, width: w, scale: m) { pixel, a in
+            let p = frame + pixel * 3
+            p[0] += a * (col.x - p[0])
+            p[1] += a * (col.y - p[1])
+            p[2] += a * (col.z - p[2])
+        }
+    }
+
+    /// Calls `body(pixel, coverage)` for every pixel (index y * w + x) of one frame that the object
+    /// covers (coverage > 0), visiting only its bounding box.
+    @inline(__always)
+    static func visitCoverage(_ o: ObjectSpec, _ s: ObjectState, height h: Int, width w: Int, scale m: Float,
+                              _ body: (Int, Float) -> Void) {
         let r = s.radius * m
         let cx = s.cx * m, cy = s.cy * m
         let tpl = ShapeTemplate(shape: o.shape, radius: r, rotation: s.rotation)
         let x0 = max(0, Int(floorf(cx - r - 1))), x1 = min(w - 1, Int(ceilf(cx + r + 1)))
         let y0 = max(0, Int(floorf(cy - r - 1))), y1 = min(h - 1, Int(ceilf(cy + r + 1)))
         guard x0 <= x1, y0 <= y1 else { return }
-        let col = o.color.rgb
         for y in y0...y1 {
             let py = Float(y) + 0.5 - cy
-            let row = frame + y * w * 3
             for x in x0...x1 {
                 let a = tpl.coverage(Float(x) + 0.5 - cx, py)
-                if a <= 0 { continue }
-                let p = row + x * 3
-                p[0] += a * (col.x - p[0])
-                p[1] += a * (col.y - p[1])
-                p[2] += a * (col.z - p[2])
+                if a > 0 { body(y * w + x, a) }
             }
         }
     }
