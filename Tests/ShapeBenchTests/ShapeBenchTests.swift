@@ -191,6 +191,13 @@ final class ShapeBenchTests: XCTestCase {
         XCTAssertTrue(md.contains("temporalFlicker"))
         let json = try JSONSerialization.jsonObject(with: try r.json()) as? [String: Any]
         XCTAssertNotNil(json?["perAttribute"])
+        XCTAssertNil(json?["countTable"], "the count table is computed, not stored")
+        // Clean renders: every video lands on its own prompted count, and the rows add up to the videos.
+        let table = r.countTable
+        XCTAssertEqual(table.values.map { $0.reduce(0, +) }.reduce(0, +), r.videos)
+        for (prompted, row) in table { XCTAssertEqual(row[prompted], row.reduce(0, +), "prompted \(prompted): \(row)") }
+        XCTAssertEqual(Set(table.keys), Set(Self.prompts.map { $0.spec.objects.count }))
+        XCTAssertTrue(md.contains("| 1 prompted | 0 | "))
         XCTAssertThrowsError(try ShapeBench.score(frames: [0, 1, 2], config: .standard, spec: Self.prompts[0].spec))
         var crowded = Self.prompts[0].spec
         crowded.objects = Array(repeating: crowded.objects[0], count: 40)
@@ -199,6 +206,8 @@ final class ShapeBenchTests: XCTestCase {
         let blank = [Float](repeating: 0.5, count: Clip.elementCount(.standard))
         let b = try ShapeBench.score(frames: blank, config: .standard, spec: Self.prompts[0].spec)
         XCTAssertEqual(b.detected.count, 0)
+        let prompted = Self.prompts[0].spec.objects.count
+        XCTAssertEqual(BenchReport(reports: [b]).countTable, [prompted: [1, 0, 0, 0, 0, 0, 0]])
         // Garbage from a diverged model: NaN, infinities, out-of-range values, pure noise. No crash.
         var rng = SplitMix64(seed: 4)
         let junk = (0..<Clip.elementCount(.standard)).map { i -> Float in

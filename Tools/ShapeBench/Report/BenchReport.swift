@@ -44,6 +44,21 @@ public struct BenchReport: Codable, Sendable {
         ("visualQuality", { $0.visualQuality }), ("motionQuality", { $0.motionQuality }),
     ]
 
+    /// Objects found against objects prompted: `[prompted count: [videos with 0, 1, ..., 5, 6+ found]]`,
+    /// from each video's count check (expected) and detected scene. Computed, so the JSON keeps its
+    /// fields; a video without a count check is left out.
+    public var countTable: [Int: [Int]] {
+        var table: [Int: [Int]] = [:]
+        for r in reports {
+            guard let check = r.checks.first(where: { $0.attribute == "count" }), let prompted = Int(check.expected) else { continue }
+            table[prompted, default: Array(repeating: 0, count: BenchReport.countColumns)][min(max(r.detected.count, 0), BenchReport.countColumns - 1)] += 1
+        }
+        return table
+    }
+
+    /// Columns of `countTable`: 0 to 5 objects found, then 6 or more.
+    public static let countColumns = 7
+
     /// Pretty JSON (sorted keys).
     public func json() throws -> Data {
         let e = JSONEncoder()
@@ -51,7 +66,7 @@ public struct BenchReport: Codable, Sendable {
         return try e.encode(self)
     }
 
-    /// A markdown summary: attribute accuracies, then metric means.
+    /// A markdown summary: attribute accuracies, metric means, then objects found per prompted count.
     public func markdown(title: String = "ShapeBench") -> String {
         var s = "## \(title)\n\n\(videos) videos"
         if !missing.isEmpty { s += ", \(missing.count) missing or unreadable" }
@@ -61,6 +76,14 @@ public struct BenchReport: Codable, Sendable {
         s += "\n| metric | mean |\n|---|---|\n"
         for (k, _) in BenchReport.metricFields { s += "| \(k) | \(fmt(meanMetrics[k] ?? 0)) |\n" }
         s += "| dynamicDegree | \(fmt(dynamicDegree)) |\n"
+        let table = countTable
+        if !table.isEmpty {
+            s += "\n| objects found | 0 | 1 | 2 | 3 | 4 | 5 | 6+ |\n|---|---|---|---|---|---|---|---|\n"
+            for prompted in table.keys.sorted() {
+                s += "| \(prompted) prompted | " + (table[prompted] ?? []).map(String.init).joined(separator: " | ") + " |\n"
+            }
+            s += "| all | " + (0..<BenchReport.countColumns).map { c in String(table.values.map { $0[c] }.reduce(0, +)) }.joined(separator: " | ") + " |\n"
+        }
         return s
     }
 }
