@@ -198,6 +198,7 @@ final class ShapeBenchTests: XCTestCase {
         for (prompted, row) in table { XCTAssertEqual(row[prompted], row.reduce(0, +), "prompted \(prompted): \(row)") }
         XCTAssertEqual(Set(table.keys), Set(Self.prompts.map { $0.spec.objects.count }))
         XCTAssertTrue(md.contains("| 1 prompted | 0 | "))
+        XCTAssertTrue(md.contains("| objects found | 0 | 1 | 2 | 3 | 4 | 5 | 6+ |\n|---|---|---|---|---|---|---|---|\n"))
         XCTAssertThrowsError(try ShapeBench.score(frames: [0, 1, 2], config: .standard, spec: Self.prompts[0].spec))
         var crowded = Self.prompts[0].spec
         crowded.objects = Array(repeating: crowded.objects[0], count: 40)

@@ -78,7 +78,9 @@ public struct BenchReport: Codable, Sendable {
         s += "| dynamicDegree | \(fmt(dynamicDegree)) |\n"
         let table = countTable
         if !table.isEmpty {
-            s += "\n| objects found | 0 | 1 | 2 | 3 | 4 | 5 | 6+ |\n|---|---|---|---|---|---|---|---|\n"
+            let last = BenchReport.countColumns - 1
+            let columns = (0..<last).map(String.init) + ["\(last)+"]
+            s += "\n| objects found | " + columns.joined(separator: " | ") + " |\n|---|" + String(repeating: "---|", count: columns.count) + "\n"
             for prompted in table.keys.sorted() {
                 s += "| \(prompted) prompted | " + (table[prompted] ?? []).map(String.init).joined(separator: " | ") + " |\n"
             }
