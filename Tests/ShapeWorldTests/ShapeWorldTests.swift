@@ -70,6 +70,39 @@ final class ShapeWorldTests: XCTestCase {
         XCTAssertEqual(cov.reduce(0, +), Float.pi * r * r, accuracy: 0.02 * Float.pi * r * r)
     }
 
+    /// A counterfactual changes exactly one attribute, on every object, to a different value; captions
+    /// from the same seed then differ (and only the changed scene differs from the original).
+    func testCounterfactualChangesExactlyOneAttribute() throws {
+        var rng = SplitMix64(seed: 77)
+        for _ in 0..<200 {
+            let spec = SceneSampler.random(using: &rng)
+            for attribute in SceneAttribute.allCases {
+                let c = spec.changing(attribute)
+                XCTAssertNoThrow(try c.validate())
+                XCTAssertNotEqual(c, spec, "\(attribute)")
+                XCTAssertEqual(c.objects.count, spec.objects.count)
+                XCTAssertEqual(c.background.style, spec.background.style)
+                XCTAssertEqual(c.background.color != spec.background.color, attribute == .background)
+                for (a, b) in zip(spec.objects, c.objects) {
+                    XCTAssertEqual(a.color != b.color, attribute == .color)
+                    XCTAssertEqual(a.shape != b.shape, attribute == .shape)
+                    XCTAssertEqual(a.size != b.size, attribute == .size)
+                    XCTAssertEqual(a.motion != b.motion, attribute == .motion)
+                    XCTAssertEqual(a.x != b.x || a.y != b.y, attribute == .position && (a.x != 0.5 || a.y != 0.5))
+                    XCTAssertEqual(a.speed, b.speed); XCTAssertEqual(a.rotation, b.rotation)
+                }
+                var r1 = SplitMix64(seed: 5), r2 = SplitMix64(seed: 5)
+                let t1 = Captioner.detailed(spec, using: &r1), t2 = Captioner.detailed(c, using: &r2)
+                if attribute != .position || spec.objects.contains(where: { abs($0.x - 0.5) > 0.2 || abs($0.y - 0.5) > 0.2 }) {
+                    XCTAssertNotEqual(t1, t2, "\(attribute): \(t1)")
+                }
+            }
+        }
+        // Colours move three steps: never to a neighbour such as red -> orange or red -> pink.
+        let red = SceneSpec(objects: [ObjectSpec(shape: .circle, color: .red)], background: Background(color: .white))
+        XCTAssertEqual(red.changing(.color).objects[0].color, .yellow)
+    }
+
     func testSampledScenesStayInsideAndApart() {
         var rng = SplitMix64(seed: 11)
         for _ in 0..<300 {

@@ -63,6 +63,13 @@ final class PretrainerTests: XCTestCase {
         XCTAssertNotEqual(try plain.params.tensor("final.linear.weight").toArray(), try weighted.params.tensor("final.linear.weight").toArray())
         o.objectWeight = -1
         XCTAssertThrowsError(try Pretrainer(options: o, source: CoveredBarsSource(), directory: base))
+        // Only a high-noise weight: the coverage maps are still read (the run differs from the plain one).
+        o.objectWeight = 0; o.objectWeightHigh = 3; o.objectWeightHighFrom = 0
+        let high = try Pretrainer(options: o, source: CoveredBarsSource(), directory: base.appendingPathExtension("high")).run()
+        defer { try? FileManager.default.removeItem(at: base.appendingPathExtension("high")) }
+        XCTAssertNotEqual(try plain.params.tensor("final.linear.weight").toArray(), try high.params.tensor("final.linear.weight").toArray())
+        o.objectWeightHighFrom = 1.5
+        XCTAssertThrowsError(try Pretrainer(options: o, source: CoveredBarsSource(), directory: base))
     }
 
     @discardableResult

@@ -124,6 +124,16 @@ final class ObjectWeightTests: XCTestCase {
         XCTAssertEqual(Double(weighted), byHand, accuracy: 1e-4 * byHand)
         XCTAssertNotEqual(weighted, plain)
 
+        // A high-noise weight applies from its level up: at s = 0.7 it is λ when it starts at 0.5, and
+        // the base λ (0 here: the plain mean) when it starts at 0.8.
+        t.objectWeight = 0
+        t.highNoiseObjectWeight = (4, 0.5)
+        XCTAssertEqual(t.objectWeight(at: 0.7), 4); XCTAssertEqual(t.objectWeight(at: 0.2), 0)
+        XCTAssertEqual(try loss(t, TrainingSample(clip: clip, tokens: [1, 7, 2], objectCoverage: corner)), weighted)
+        t.highNoiseObjectWeight = (4, 0.8)
+        XCTAssertEqual(try loss(t, TrainingSample(clip: clip, tokens: [1, 7, 2], objectCoverage: corner)), plain)
+        t.highNoiseObjectWeight = nil
+
         t.objectWeight = .nan
         XCTAssertThrowsError(try loss(t, TrainingSample(clip: clip, tokens: [1, 7, 2], objectCoverage: corner)))
         t.objectWeight = 4

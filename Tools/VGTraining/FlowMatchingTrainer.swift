@@ -88,6 +88,15 @@ public final class FlowMatchingTrainer: @unchecked Sendable {
     public var noiseLevels = NoiseLevelDistribution()
     /// Extra loss weight λ on object pixels (w = 1 + λ · coverage), e.g. 4; 0 = the plain mean.
     public var objectWeight: Float = 0
+    /// A different λ for noise levels s >= `from` (nil: `objectWeight` at every level), e.g. (20, 0.9):
+    /// where only the prompt can tell an object's colour and place (docs/PIPELINE.md, phase 11).
+    public var highNoiseObjectWeight: (weight: Float, from: Float)?
+
+    /// The object weight λ at noise level s.
+    public func objectWeight(at s: Float) -> Float {
+        if let h = highNoiseObjectWeight, s >= h.from { return h.weight }
+        return objectWeight
+    }
     let acts: ModelActivations
     let backward: ModelBackward
     let noisy: Tensor, target: Tensor, dOutput: Tensor
@@ -186,9 +195,10 @@ public final class FlowMatchingTrainer: @unchecked Sendable {
         let tv = target.floats, dv = dOutput.floats
         let sc = max(s, c.minNoiseLevel)
         var loss: Double = 0
-        guard objectWeight.isFinite, objectWeight >= 0 else { throw ModelError.badInput("object weight \(objectWeight): must be finite and >= 0") }
+        let lambda = objectWeight(at: s)
+        guard lambda.isFinite, lambda >= 0 else { throw ModelError.badInput("object weight \(lambda): must be finite and >= 0") }
         // Per-value weights (object-weighted loss) or none (every weight 1: the plain mean, bit for bit).
-        let w = objectWeight > 0 ? try sample.objectCoverage.map { try weights.patches($0, lambda: objectWeight, model: model).floats } : nil
+        let w = lambda > 0 ? try sample.objectCoverage.map { try weights.patches($0, lambda: lambda, model: model).floats } : nil
         let n = w.map { Float($0.reduce(0.0) { $0 + Double($1) }) } ?? Float(out.count)
         for i in 0..<out.count {
             let wi = w?[i] ?? 1, diff = out[i] - tv[i]

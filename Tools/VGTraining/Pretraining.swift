@@ -45,10 +45,18 @@ public struct PretrainOptions: Codable, Sendable {
     public var initialWeights: String?
     /// Extra loss weight λ on object pixels (w = 1 + λ · coverage; 0 = the plain mean, as in phases 1-3).
     public var objectWeight: Float = 0
+    /// λ for noise levels at or above `objectWeightHighFrom` (nil: `objectWeight` everywhere).
+    public var objectWeightHigh: Float?
+    /// Where `objectWeightHigh` starts, e.g. 0.9.
+    public var objectWeightHighFrom: Float = 0.9
     public init() {}
+
+    /// Whether any level weights object pixels (then the source's coverage maps are needed).
+    var usesObjectCoverage: Bool { objectWeight > 0 || (objectWeightHigh ?? 0) > 0 }
 
     enum CodingKeys: String, CodingKey {
         case model, optimizer, batchSize, steps, seed, captionDropout, checkpointEvery, tokenizerCorpus, threads, lanes, noiseLevels, initialWeights, objectWeight
+        case objectWeightHigh, objectWeightHighFrom
     }
 
     /// Decodes options files written before `lanes` / `noiseLevels` / `initialWeights` existed too.
@@ -67,6 +75,8 @@ public struct PretrainOptions: Codable, Sendable {
         noiseLevels = try c.decodeIfPresent(NoiseLevelDistribution.self, forKey: .noiseLevels) ?? NoiseLevelDistribution()
         initialWeights = try c.decodeIfPresent(String.self, forKey: .initialWeights)
         objectWeight = try c.decodeIfPresent(Float.self, forKey: .objectWeight) ?? 0
+        objectWeightHigh = try c.decodeIfPresent(Float.self, forKey: .objectWeightHigh)
+        objectWeightHighFrom = try c.decodeIfPresent(Float.self, forKey: .objectWeightHighFrom) ?? 0.9
     }
 
     public func validate() throws {
@@ -78,6 +88,11 @@ public struct PretrainOptions: Codable, Sendable {
         try noiseLevels.validate()
         guard (1...64).contains(lanes) else { throw ModelError.invalidConfig("pretrain options: lanes must be 1...64") }
         guard objectWeight.isFinite, objectWeight >= 0 else { throw ModelError.invalidConfig("pretrain options: objectWeight must be finite and >= 0") }
+        if let h = objectWeightHigh {
+            guard h.isFinite, h >= 0, objectWeightHighFrom.isFinite, (0...1).contains(objectWeightHighFrom) else {
+                throw ModelError.invalidConfig("pretrain options: objectWeightHigh must be finite and >= 0, objectWeightHighFrom in [0, 1]")
+            }
+        }
     }
 }
 
@@ -164,11 +179,12 @@ public final class Pretrainer {
         }
         trainer.noiseLevels = o.noiseLevels
         trainer.objectWeight = o.objectWeight
+        trainer.highNoiseObjectWeight = o.objectWeightHigh.map { ($0, o.objectWeightHighFrom) }
         try trainer.useLanes(o.lanes)
         let tokenizerJSON = tokenizer.jsonString()
         let empty: [Int32] = [BPETokenizer.bosID, BPETokenizer.eosID]
         let clips = try (0..<o.batchSize).map { _ in try Tensor(zeros: [c.frames, c.height, c.width, 3]) }
-        let coverages = o.objectWeight > 0 ? try (0..<o.batchSize).map { _ in try Tensor(zeros: [c.frames, c.height, c.width]) } : []
+        let coverages = o.usesObjectCoverage ? try (0..<o.batchSize).map { _ in try Tensor(zeros: [c.frames, c.height, c.width]) } : []
         let start = Date()
         var log = try? FileHandle(forWritingTo: logURL)
         if log == nil { FileManager.default.createFile(atPath: logURL.path, contents: nil); log = try? FileHandle(forWritingTo: logURL) }
@@ -184,7 +200,7 @@ public final class Pretrainer {
                 var r = SeededRandom(seed: o.seed ^ (UInt64(index) &* 0x9E37_79B9_7F4A_7C15))
                 let drop = Float(r.uniform()) < o.captionDropout
                 let tokens = drop ? empty : try tokenizer.encode(caption, maxLength: c.maxTextTokens, addBos: true, addEos: true)
-                let known = o.objectWeight > 0 ? try source.objectCoverage(index, into: coverages[b]) : false
+                let known = o.usesObjectCoverage ? try source.objectCoverage(index, into: coverages[b]) : false
                 batch.append(TrainingSample(clip: clips[b], tokens: tokens, objectCoverage: known ? coverages[b] : nil))
             }
             let stats = try trainer.step(batch)

@@ -30,7 +30,7 @@ struct BindingProbe: ParsableCommand {
     @Option(help: "Comma-separated attributes to change: color, shape, size, motion, position, background.") var attributes = "color,shape,size,motion,position,background"
     @Option(help: "Threads.") var threads = 2
 
-    static let known = ["color", "shape", "size", "motion", "position", "background"]
+    static let known = SceneAttribute.allCases.map(\.rawValue)
 
     func run() throws {
         let parsed = levels.split(separator: ",").map { Float($0.trimmingCharacters(in: .whitespaces)) }
@@ -38,10 +38,13 @@ struct BindingProbe: ParsableCommand {
             throw CLIError("--levels: numbers in [0, 1], comma-separated (got \"\(levels)\")")
         }
         let lv = parsed.map { $0! }
-        let attrs = attributes.split(separator: ",").map { $0.trimmingCharacters(in: .whitespaces) }
-        guard !attrs.isEmpty, attrs.allSatisfy({ Self.known.contains($0) }) else {
-            throw CLIError("--attributes: a comma-separated subset of \(Self.known.joined(separator: ", "))")
+        let attrs = try attributes.split(separator: ",").map { name -> SceneAttribute in
+            guard let a = SceneAttribute(rawValue: name.trimmingCharacters(in: .whitespaces)) else {
+                throw CLIError("--attributes: a comma-separated subset of \(Self.known.joined(separator: ", ")) (got \"\(name)\")")
+            }
+            return a
         }
+        guard !attrs.isEmpty else { throw CLIError("--attributes: name at least one attribute") }
         let m = try EvaluationModel(path: model, ema: ema)
         let (c, tokenizer, dit, render) = (m.config, m.tokenizer, m.dit, m.render)
         let ctx = try ComputeContext(threads: threads)
@@ -52,7 +55,7 @@ struct BindingProbe: ParsableCommand {
         let pred = try Tensor(zeros: x0.shape)
         // [attribute][level] sums over prompts of the weighted x0 MSE with the true and the changed caption.
         var trueErr = [[Double]](repeating: [Double](repeating: 0, count: lv.count), count: attrs.count), swapErr = trueErr
-        var example: [String: (String, String)] = [:]
+        var example: [SceneAttribute: (String, String)] = [:]
         // [block] sums over prompts, levels, tokens and heads of the largest cross-attention weight and of its
         // uniform value 1 / L, and of the logits' standard deviation over the text tokens.
         var maxWeight = [Double](repeating: 0, count: c.depth), uniform = maxWeight, logitStd = maxWeight
@@ -63,14 +66,14 @@ struct BindingProbe: ParsableCommand {
             for i in 0..<xv.count { xv[i] = frames[i] * 2 - 1 }
             let coverage = try Renderer.objectCoverage(p.spec, config: render)   // [F, H, W]
             for (ai, attr) in attrs.enumerated() {
-                let swapped = Self.change(attr, in: p.spec)
+                let swapped = p.spec.changing(attr)
                 var r1 = SplitMix64(seed: p.seed), r2 = SplitMix64(seed: p.seed)
                 let trueCaption = Captioner.detailed(p.spec, using: &r1), swapCaption = Captioner.detailed(swapped, using: &r2)
                 if example[attr] == nil { example[attr] = (trueCaption, swapCaption) }
                 for (caption, isTrue) in [(trueCaption, true), (swapCaption, false)] {
                     try dit.encodeText(ctx, tokens: try tokenizer.encode(caption, maxLength: c.maxTextTokens, addBos: true, addEos: true), acts: acts)
                     for (li, s) in lv.enumerated() {
-                        var rng = SeededRandom(seed: p.seed &+ UInt64(li))
+                        var rng = SeededRandom(seed: p.seed &+ UInt64(s.bitPattern))   // the same noise for a level whatever the list
                         let nv = xs.floats
                         rng.fillGaussian(nv)
                         for i in 0..<nv.count { nv[i] = (1 - s) * xv[i] + s * nv[i] }
@@ -78,7 +81,7 @@ struct BindingProbe: ParsableCommand {
                         let pv = pred.floats
                         var err: Double = 0, wsum: Double = 0
                         for px in 0..<coverage.count {
-                            let w = attr == "background" ? 1 : Double(coverage[px])
+                            let w = attr == .background ? 1 : Double(coverage[px])
                             guard w > 0 else { continue }
                             for ch in 0..<3 { let d = Double(pv[3 * px + ch] - xv[3 * px + ch]); err += w * d * d }
                             wsum += 3 * w
@@ -103,10 +106,10 @@ struct BindingProbe: ParsableCommand {
             let cells = (0..<lv.count).map { li in
                 String(format: "%.4f / %.4f = %.2f", trueErr[ai][li] / Double(n), swapErr[ai][li] / Double(n), swapErr[ai][li] / max(trueErr[ai][li], 1e-12))
             }
-            md += "| \(attr) | " + cells.joined(separator: " | ") + " |\n"
+            md += "| \(attr.rawValue) | " + cells.joined(separator: " | ") + " |\n"
         }
         md += "\nEach cell: x0 MSE on the object pixels (background: all pixels) with the true caption / with the changed one = their ratio; \(n) prompts.\n"
-        for attr in attrs { if let e = example[attr] { md += "\n- \(attr): \"\(e.0)\" -> \"\(e.1)\"" } }
+        for attr in attrs { if let e = example[attr] { md += "\n- \(attr.rawValue): \"\(e.0)\" -> \"\(e.1)\"" } }
         md += "\n\n| DiT block | largest cross-attention weight (mean over video tokens and heads) | uniform 1 / L | logit std over the text tokens |\n|---|---|---|---|\n"
         for b in 0..<c.depth {
             md += String(format: "| %d | %.3f | %.3f | %.3f |\n", b, maxWeight[b] / attentionRows, uniform[b] / attentionRows, logitStd[b] / attentionRows)
@@ -136,30 +139,5 @@ struct BindingProbe: ParsableCommand {
         }
         let rows = Double(t * heads)
         return (sumMax / rows, 1 / Double(l), sumStd / rows)
-    }
-
-    /// The spec with `attribute` changed on every object (or the background colour), to a value that
-    /// is clearly different (no near-synonym colours, opposite directions).
-    static func change(_ attribute: String, in spec: SceneSpec) -> SceneSpec {
-        var s = spec
-        func shifted<T: CaseIterable & Equatable>(_ v: T, by k: Int) -> T {
-            let all = Array(T.allCases), i = all.firstIndex(of: v)!
-            return all[(i + k) % all.count]
-        }
-        let motion: [Motion: Motion] = [.static: .right, .left: .right, .right: .left, .up: .down, .down: .up,
-                                        .upLeft: .downRight, .downRight: .upLeft, .upRight: .downLeft, .downLeft: .upRight,
-                                        .bounce: .static, .orbit: .left, .grow: .shrink, .shrink: .grow, .rotate: .up]
-        for i in s.objects.indices {
-            switch attribute {
-            case "color": s.objects[i].color = shifted(s.objects[i].color, by: 3)
-            case "shape": s.objects[i].shape = shifted(s.objects[i].shape, by: 2)
-            case "size": s.objects[i].size = shifted(s.objects[i].size, by: 2)
-            case "motion": s.objects[i].motion = motion[s.objects[i].motion] ?? .static
-            case "position": s.objects[i].x = 1 - s.objects[i].x; s.objects[i].y = 1 - s.objects[i].y   // mirrored through the centre
-            default: break
-            }
-        }
-        if attribute == "background" { s.background.color = shifted(s.background.color, by: 1) }
-        return s
     }
 }

@@ -66,6 +66,8 @@ struct Pretrain: ParsableCommand {
     @Option(help: "Noise levels: share drawn uniformly from (0.9, 1).") var noiseTail: Float = 0
     @Option(help: "Noise levels: share at exactly 1, pure noise (where only the prompt tells the layout).") var noisePure: Float = 0
     @Option(help: "Extra loss weight on object pixels: weight 1 + w * coverage (0 = every pixel alike).") var objectWeight: Float = 0
+    @Option(help: "Object weight for noise levels >= --object-weight-high-from (default: --object-weight everywhere).") var objectWeightHigh: Float?
+    @Option(help: "Lowest noise level that gets --object-weight-high.") var objectWeightHighFrom: Float = 0.9
     @Option(help: "With --init-from: raise the text encoder's token limit (new position rows start like a fresh model's).") var maxTextTokens: Int?
     @Flag(help: "With --init-from: add a learned video position embedding (zero at the start) to a model without one.") var addPositionEmbedding = false
     @Option(help: "Start from these exported weights (safetensors with config and tokenizer) with a fresh optimizer.") var initFrom: String?
@@ -82,6 +84,7 @@ struct Pretrain: ParsableCommand {
         o.noiseLevels = NoiseLevelDistribution(shift: noiseShift, mean: noiseMean, std: 1, tailShare: noiseTail, tailFloor: 0.9, pureShare: noisePure)
         o.initialWeights = initFrom
         o.objectWeight = objectWeight
+        o.objectWeightHigh = objectWeightHigh; o.objectWeightHighFrom = objectWeightHighFrom
         if (addPositionEmbedding || maxTextTokens != nil) && (initFrom == nil || config != nil) {
             throw CLIError("--add-position-embedding and --max-text-tokens change the architecture of --init-from's weights; without --init-from (or with --config) put them in the config")
         }
