@@ -8,10 +8,13 @@ public final class ParameterSet: @unchecked Sendable {
     public let names: [String]
     /// The tensors by name.
     public private(set) var tensors: [String: Tensor]
+    /// The architecture whose layout this is.
+    public let config: ModelConfig
 
     /// Zero-filled parameters of `config`'s layout.
     public init(config: ModelConfig) throws {
         try config.validate()
+        self.config = config
         let layout = ParameterSet.layout(config)
         names = layout.map(\.name)
         var t: [String: Tensor] = [:]

@@ -65,6 +65,31 @@ final class VideoDiTTests: XCTestCase {
         XCTAssertEqual(old, without)
     }
 
+    /// The sin-cos start of the position table: every row has the asked norm, the first token (0, 0, 0)
+    /// is sines 0 and cosines equal, rows differ along every axis, and nearby tokens are more alike
+    /// than far ones.
+    func testSinCosPositionTable() {
+        let g = (t: 8, y: 8, x: 8), w = 192
+        let table = PositionTable.sinCos3D(grid: g, width: w, norm: 5)
+        XCTAssertEqual(table.count, 512 * w)
+        func row(_ t: Int, _ y: Int, _ x: Int) -> [Float] { let r = (t * 64 + y * 8 + x) * w; return Array(table[r..<r + w]) }
+        func dot(_ a: [Float], _ b: [Float]) -> Float { zip(a, b).reduce(0) { $0 + $1.0 * $1.1 } }
+        for i in stride(from: 0, to: 512, by: 37) {
+            let r = Array(table[i * w..<(i + 1) * w])
+            XCTAssertEqual(dot(r, r).squareRoot(), 5, accuracy: 1e-4)
+        }
+        let first = row(0, 0, 0)
+        for axis in 0..<3 {
+            let base = axis * 64
+            XCTAssertTrue(first[base..<base + 32].allSatisfy { $0 == 0 })                       // sin(0)
+            XCTAssertTrue(first[base + 32..<base + 64].allSatisfy { abs($0 - 5 / Float(96).squareRoot()) < 1e-5 }) // cos(0), normalised
+        }
+        XCTAssertLessThan(dot(first, row(1, 0, 0)), 24.9); XCTAssertLessThan(dot(first, row(0, 1, 0)), 24.9)
+        XCTAssertLessThan(dot(first, row(0, 0, 1)), 24.9)
+        XCTAssertGreaterThan(dot(first, row(0, 0, 1)), dot(first, row(0, 0, 7)))
+        XCTAssertGreaterThan(dot(first, row(0, 1, 0)), dot(first, row(7, 7, 7)))
+    }
+
     func testPatchifyRoundTrip() throws {
         let p = try randomParameters(tinyConfig, seed: 1)
         let model = try VideoDiT(weights: try ModelWeights(p, config: tinyConfig))

@@ -26,6 +26,10 @@ final class TrainerTests: XCTestCase {
         XCTAssertTrue(try p.tensor("final.linear.weight").toArray().allSatisfy { $0 == 0 })
         XCTAssertTrue(try p.tensor("text.norm.weight").toArray().allSatisfy { $0 == 1 })
         XCTAssertFalse(try p.tensor("blocks.0.attn.qkv.weight").toArray().allSatisfy { $0 == 0 })
+        // The position table starts as the sin-cos table, rows of norm 0.02 √(P D).
+        let pos = try p.tensor("pos_embedding").toArray(), d = config.modelWidth
+        XCTAssertEqual(pos, PositionTable.sinCos3D(grid: config.grid, width: d, norm: 0.02 * Float(config.patchValues * d).squareRoot()))
+        XCTAssertEqual(pos[0..<d].reduce(0) { $0 + $1 * $1 }.squareRoot(), 0.02 * Float(config.patchValues * d).squareRoot(), accuracy: 1e-4)
         // A zero-initialised model predicts 0 (the final linear is zero).
         let model = try VideoDiT(weights: try ModelWeights(p, config: config))
         let ctx = try ComputeContext(), acts = try ModelActivations(config: config, saveForBackward: false)

@@ -156,12 +156,21 @@ public final class FlowMatchingTrainer: @unchecked Sendable {
 
     /// Initial weights: Gaussian (std 0.02) for matrices and embeddings, ones for norm scales, zeros for
     /// biases, and zeros for every adaLN projection and the final linear (adaLN-Zero: each block starts
-    /// as the identity and the model predicts 0).
+    /// as the identity and the model predicts 0). The video position table starts as a 3-D sin-cos
+    /// table whose rows have the norm of the initial patch embedding of unit noise, 0.02 √(P D)
+    /// (5.4 at the default config), so that at high noise a token can tell where it is: a Gaussian
+    /// table of std 0.02 would have a norm of 0.28 (docs/DESIGN-NOTES.md "A learned absolute position").
     public static func initialize(_ p: ParameterSet, seed: UInt64) throws {
         var rng = SeededRandom(seed: seed)
         for name in p.names {
             let t = try p.tensor(name)
-            if name.hasSuffix("norm1.weight") || name.hasSuffix("norm2.weight") || name.hasSuffix("norm.weight") || name.hasSuffix("cross_norm.weight") {
+            if name == "pos_embedding" {
+                let c = p.config
+                let norm = 0.02 * Float(c.patchValues * c.modelWidth).squareRoot()
+                let table = PositionTable.sinCos3D(grid: c.grid, width: c.modelWidth, norm: norm)
+                guard table.count == t.count else { throw ModelError.badParameter("pos_embedding: \(t.shape)") }
+                t.floats.baseAddress!.update(from: table, count: table.count)
+            } else if name.hasSuffix("norm1.weight") || name.hasSuffix("norm2.weight") || name.hasSuffix("norm.weight") || name.hasSuffix("cross_norm.weight") {
                 t.fill(1)
             } else if name.hasSuffix(".bias") || name.contains("adaln") || name.hasPrefix("final.linear") {
                 t.fill(0)

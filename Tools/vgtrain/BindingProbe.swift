@@ -29,6 +29,7 @@ struct BindingProbe: ParsableCommand {
     @Option(help: "Comma-separated noise levels in [0, 1].") var levels = "0.5,0.8,0.9,0.95,0.98,1.0"
     @Option(help: "Comma-separated attributes to change: color, shape, size, motion, position, background.") var attributes = "color,shape,size,motion,position,background"
     @Option(help: "Threads.") var threads = 2
+    @Flag(help: "Also print, for the first prompt at the highest level, how much cross-attention each text token gets per block.") var attentionMap = false
 
     static let known = SceneAttribute.allCases.map(\.rawValue)
 
@@ -100,6 +101,9 @@ struct BindingProbe: ParsableCommand {
                 }
             }
         }
+        if attentionMap, let p = prompts.first, let s = lv.max() {
+            try printAttentionMap(p, level: s, model: m, ctx: ctx, acts: acts)
+        }
         var md = "| attribute changed | " + lv.map { String(format: "s = %.2f", $0) }.joined(separator: " | ") + " |\n"
         md += "|---|" + String(repeating: "---|", count: lv.count) + "\n"
         for (ai, attr) in attrs.enumerated() {
@@ -115,6 +119,45 @@ struct BindingProbe: ParsableCommand {
             md += String(format: "| %d | %.3f | %.3f | %.3f |\n", b, maxWeight[b] / attentionRows, uniform[b] / attentionRows, logitStd[b] / attentionRows)
         }
         md += "\n(true captions, every level above; a weight near 1 / L means the video tokens read the prompt as an average of its tokens)\n"
+        print(md)
+    }
+
+    /// The share of cross-attention each text token receives (mean over video tokens and heads), per
+    /// block, for prompt `p`'s detailed caption at level `s`: which words the video reads.
+    func printAttentionMap(_ p: BenchmarkPrompt, level s: Float, model m: EvaluationModel, ctx: ComputeContext, acts: ModelActivations) throws {
+        let c = m.config
+        var r = SplitMix64(seed: p.seed)
+        let caption = Captioner.detailed(p.spec, using: &r)
+        let tokens = try m.tokenizer.encode(caption, maxLength: c.maxTextTokens, addBos: true, addEos: true)
+        try m.dit.encodeText(ctx, tokens: tokens, acts: acts)
+        let frames = try renderPrompt(p, config: m.render, degradations: [])
+        let xs = try Tensor(zeros: [c.frames, c.height, c.width, 3])
+        var rng = SeededRandom(seed: p.seed &+ UInt64(s.bitPattern))
+        rng.fillGaussian(xs.floats)
+        for i in 0..<xs.count { xs.floats[i] = (1 - s) * (frames[i] * 2 - 1) + s * xs.floats[i] }
+        try m.dit.predict(ctx, noisy: xs, level: s, acts: acts)
+        let l = tokens.count, d = c.modelWidth, dh = c.headDim, scale = 1 / Float(dh).squareRoot()
+        var md = "Cross-attention per text token, s = \(s): \"\(caption)\"\n\n| token | " + (0..<c.depth).map { "block \($0)" }.joined(separator: " | ") + " |\n|---|" + String(repeating: "---|", count: c.depth) + "\n"
+        var share = [[Double]](repeating: [Double](repeating: 0, count: l), count: c.depth)
+        for b in 0..<c.depth {
+            let q = acts.block(b).crossQ.floats, kv = try acts.block(b).crossKV(l, d).floats
+            var logits = [Float](repeating: 0, count: l)
+            for i in 0..<c.tokens { for h in 0..<c.heads {
+                for j in 0..<l {
+                    var dot: Float = 0
+                    for e in 0..<dh { dot += q[i * d + h * dh + e] * kv[j * 2 * d + h * dh + e] }
+                    logits[j] = dot * scale
+                }
+                let top = logits.max()!
+                let ex = logits.map { Foundation.exp($0 - top) }, z = ex.reduce(0, +)
+                for j in 0..<l { share[b][j] += Double(ex[j] / z) / Double(c.tokens * c.heads) }
+            } }
+        }
+        for j in 0..<l {
+            let text = (try? m.tokenizer.decode([tokens[j]], skipSpecialTokens: false)) ?? "?"
+            let shown = text.replacingOccurrences(of: "|", with: "/").replacingOccurrences(of: " ", with: "_")
+            md += "| \(shown) | " + (0..<c.depth).map { String(format: "%.3f", share[$0][j]) }.joined(separator: " | ") + " |\n"
+        }
         print(md)
     }
 
