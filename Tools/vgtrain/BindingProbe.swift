@@ -153,12 +153,33 @@ struct BindingProbe: ParsableCommand {
                 for j in 0..<l { share[b][j] += Double(ex[j] / z) / Double(c.tokens * c.heads) }
             } }
         }
+        // The value vectors of every text token under this caption, to compare with the colour-changed one.
+        let values = try (0..<c.depth).map { b in Array(try acts.block(b).crossKV(l, d).floats) }
+        var r2 = SplitMix64(seed: p.seed)
+        let changed = Captioner.detailed(p.spec.changing(.color), using: &r2)
+        let changedTokens = try m.tokenizer.encode(changed, maxLength: c.maxTextTokens, addBos: true, addEos: true)
+        var valueNote = ""
+        if changedTokens.count == l {
+            try m.dit.encodeText(ctx, tokens: changedTokens, acts: acts)
+            try m.dit.predict(ctx, noisy: xs, level: s, acts: acts)
+            valueNote += "\nWith the colour changed (\"\(changed)\"): per block, the distance between the two captions' value vectors at each differing token, relative to the value's norm:\n\n"
+            for j in 0..<l where tokens[j] != changedTokens[j] {
+                let text = (try? m.tokenizer.decode([tokens[j]], skipSpecialTokens: false)) ?? "?"
+                let cells = try (0..<c.depth).map { b -> String in
+                    let other = try acts.block(b).crossKV(l, d).floats, mine = values[b]
+                    var dist: Float = 0, norm: Float = 0
+                    for e in 0..<d { let a = mine[j * 2 * d + d + e], o = other[j * 2 * d + d + e]; dist += (a - o) * (a - o); norm += a * a }
+                    return String(format: "block %d %.2f", b, (dist / max(norm, 1e-12)).squareRoot())
+                }
+                valueNote += "- \(text): " + cells.joined(separator: ", ") + "\n"
+            }
+        }
         for j in 0..<l {
             let text = (try? m.tokenizer.decode([tokens[j]], skipSpecialTokens: false)) ?? "?"
             let shown = text.replacingOccurrences(of: "|", with: "/").replacingOccurrences(of: " ", with: "_")
             md += "| \(shown) | " + (0..<c.depth).map { String(format: "%.3f", share[$0][j]) }.joined(separator: " | ") + " |\n"
         }
-        print(md)
+        print(md + valueNote)
     }
 
     /// How selective the cross-attention of one block is: for every video token and head, the largest
