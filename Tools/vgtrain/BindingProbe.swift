@@ -153,12 +153,26 @@ struct BindingProbe: ParsableCommand {
                 for j in 0..<l { share[b][j] += Double(ex[j] / z) / Double(c.tokens * c.heads) }
             } }
         }
-        // The value vectors of every text token under this caption, to compare with the colour-changed one.
+        // The value vectors of every text token under this caption, to compare with the colour-changed one,
+        // and how large the cross-attention's addition to the residual stream is: per block, the mean over
+        // video tokens of |h2 - h1| / |h1| (h1 before the cross-attention, h2 after it).
         let values = try (0..<c.depth).map { b in Array(try acts.block(b).crossKV(l, d).floats) }
+        let residuals = (0..<c.depth).map { b in Array(acts.block(b).afterCross.floats) }
+        let output = Array(acts.output.floats)
+        func rowRatio(_ a: [Float], _ b: [Float], _ ref: [Float]) -> Double {
+            var sum = 0.0
+            for i in 0..<c.tokens {
+                var num: Float = 0, den: Float = 0
+                for e in 0..<d { let x = a[i * d + e] - b[i * d + e]; num += x * x; den += ref[i * d + e] * ref[i * d + e] }
+                sum += Double((num / max(den, 1e-12)).squareRoot())
+            }
+            return sum / Double(c.tokens)
+        }
+        var valueNote = "\nCross-attention's addition to the residual stream, mean |h2 - h1| / |h1| over video tokens: "
+        valueNote += (0..<c.depth).map { b in String(format: "block %d %.3f", b, rowRatio(residuals[b], Array(acts.block(b).afterAttn.floats), Array(acts.block(b).afterAttn.floats))) }.joined(separator: ", ") + "\n"
         var r2 = SplitMix64(seed: p.seed)
         let changed = Captioner.detailed(p.spec.changing(.color), using: &r2)
         let changedTokens = try m.tokenizer.encode(changed, maxLength: c.maxTextTokens, addBos: true, addEos: true)
-        var valueNote = ""
         if changedTokens.count == l {
             try m.dit.encodeText(ctx, tokens: changedTokens, acts: acts)
             try m.dit.predict(ctx, noisy: xs, level: s, acts: acts)
@@ -173,6 +187,12 @@ struct BindingProbe: ParsableCommand {
                 }
                 valueNote += "- \(text): " + cells.joined(separator: ", ") + "\n"
             }
+            valueNote += "\nHow far the colour-changed caption moves the residual stream after each block's cross-attention, mean |h2' - h2| / |h2|: "
+            valueNote += (0..<c.depth).map { b in String(format: "block %d %.3f", b, rowRatio(Array(acts.block(b).afterCross.floats), residuals[b], residuals[b])) }.joined(separator: ", ")
+            let out2 = acts.output.floats
+            var num: Float = 0, den: Float = 0
+            for i in 0..<output.count { num += (out2[i] - output[i]) * (out2[i] - output[i]); den += output[i] * output[i] }
+            valueNote += String(format: "; and the predicted patches, |x0' - x0| / |x0|: %.4f\n", (num / max(den, 1e-12)).squareRoot())
         }
         for j in 0..<l {
             let text = (try? m.tokenizer.decode([tokens[j]], skipSpecialTokens: false)) ?? "?"
