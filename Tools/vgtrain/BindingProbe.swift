@@ -29,7 +29,7 @@ struct BindingProbe: ParsableCommand {
     @Option(help: "Comma-separated noise levels in [0, 1].") var levels = "0.5,0.8,0.9,0.95,0.98,1.0"
     @Option(help: "Comma-separated attributes to change: color, shape, size, motion, position, background.") var attributes = "color,shape,size,motion,position,background"
     @Option(help: "Threads.") var threads = 2
-    @Flag(help: "Also print, for the first prompt at the highest level, how much cross-attention each text token gets per block.") var attentionMap = false
+    @Flag(help: "Also print, for the first prompt at the highest level: each text token's share of every block's cross-attention, the cross-attention's share of the residual stream, and how far changing the colour moves the values, the residual stream and the output.") var attentionMap = false
 
     static let known = SceneAttribute.allCases.map(\.rawValue)
 
