@@ -23,7 +23,10 @@ def sincos_1d(dim, positions, extent):
     half = dim // 2
     freqs = 1.0 / (float(max(extent, 2)) ** (np.arange(half) / max(half - 1, 1)))
     angles = np.outer(positions, freqs)
-    return np.concatenate([np.sin(angles), np.cos(angles)], axis=1)
+    cols = [np.sin(angles), np.cos(angles)]
+    if dim % 2 == 1:
+        cols.append(np.zeros((len(positions), 1)))   # an odd remainder: one unused column (as in Swift)
+    return np.concatenate(cols, axis=1)
 
 def table(gt, gy, gx, width):
     parts = [width // 3 // 2 * 2] * 2

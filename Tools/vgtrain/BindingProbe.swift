@@ -34,11 +34,7 @@ struct BindingProbe: ParsableCommand {
     static let known = SceneAttribute.allCases.map(\.rawValue)
 
     func run() throws {
-        let parsed = levels.split(separator: ",").map { Float($0.trimmingCharacters(in: .whitespaces)) }
-        guard !parsed.isEmpty, parsed.allSatisfy({ $0.map { (0...1).contains($0) } ?? false }) else {
-            throw CLIError("--levels: numbers in [0, 1], comma-separated (got \"\(levels)\")")
-        }
-        let lv = parsed.map { $0! }
+        let lv = try parseNoiseLevels(levels)
         let attrs = try attributes.split(separator: ",").map { name -> SceneAttribute in
             guard let a = SceneAttribute(rawValue: name.trimmingCharacters(in: .whitespaces)) else {
                 throw CLIError("--attributes: a comma-separated subset of \(Self.known.joined(separator: ", ")) (got \"\(name)\")")
@@ -66,38 +62,48 @@ struct BindingProbe: ParsableCommand {
             let xv = x0.floats
             for i in 0..<xv.count { xv[i] = frames[i] * 2 - 1 }
             let coverage = try Renderer.objectCoverage(p.spec, config: render)   // [F, H, W]
-            for (ai, attr) in attrs.enumerated() {
-                let swapped = p.spec.changing(attr)
-                var r1 = SplitMix64(seed: p.seed), r2 = SplitMix64(seed: p.seed)
-                let trueCaption = Captioner.detailed(p.spec, using: &r1), swapCaption = Captioner.detailed(swapped, using: &r2)
-                if example[attr] == nil { example[attr] = (trueCaption, swapCaption) }
-                for (caption, isTrue) in [(trueCaption, true), (swapCaption, false)] {
-                    try dit.encodeText(ctx, tokens: try tokenizer.encode(caption, maxLength: c.maxTextTokens, addBos: true, addEos: true), acts: acts)
-                    for (li, s) in lv.enumerated() {
-                        var rng = SeededRandom(seed: p.seed &+ UInt64(s.bitPattern))   // the same noise for a level whatever the list
-                        let nv = xs.floats
-                        rng.fillGaussian(nv)
-                        for i in 0..<nv.count { nv[i] = (1 - s) * xv[i] + s * nv[i] }
-                        try dit.unpatchify(try dit.predict(ctx, noisy: xs, level: s, acts: acts), into: pred)
-                        let pv = pred.floats
-                        var err: Double = 0, wsum: Double = 0
-                        for px in 0..<coverage.count {
-                            let w = attr == .background ? 1 : Double(coverage[px])
-                            guard w > 0 else { continue }
-                            for ch in 0..<3 { let d = Double(pv[3 * px + ch] - xv[3 * px + ch]); err += w * d * d }
-                            wsum += 3 * w
-                        }
-                        let e = err / max(wsum, 1e-9)
-                        if isTrue { trueErr[ai][li] += e } else { swapErr[ai][li] += e }
-                        if isTrue, ai == 0 {
-                            for b in 0..<c.depth {
-                                let m = try Self.selectivity(q: acts.block(b).crossQ, kv: try acts.block(b).crossKV(acts.textLength, c.modelWidth),
-                                                             tokens: c.tokens, text: acts.textLength, heads: c.heads, headDim: c.headDim)
-                                maxWeight[b] += m.max; uniform[b] += m.uniform; logitStd[b] += m.std
-                            }
-                            attentionRows += 1
-                        }
+            // x0 MSE of the prediction for caption `caption` at every level: (object pixels, all pixels).
+            // The noise of a level is the same for every caption (and whatever the level list).
+            func errors(_ caption: String, selectivity: Bool) throws -> [(object: Double, all: Double)] {
+                try dit.encodeText(ctx, tokens: try tokenizer.encode(caption, maxLength: c.maxTextTokens, addBos: true, addEos: true), acts: acts)
+                return try lv.map { s in
+                    var rng = SeededRandom(seed: p.seed &+ UInt64(s.bitPattern))
+                    let nv = xs.floats
+                    rng.fillGaussian(nv)
+                    for i in 0..<nv.count { nv[i] = (1 - s) * xv[i] + s * nv[i] }
+                    try dit.unpatchify(try dit.predict(ctx, noisy: xs, level: s, acts: acts), into: pred)
+                    let pv = pred.floats
+                    var objErr = 0.0, objWeight = 0.0, allErr = 0.0
+                    for px in 0..<coverage.count {
+                        var e = 0.0
+                        for ch in 0..<3 { let d = Double(pv[3 * px + ch] - xv[3 * px + ch]); e += d * d }
+                        allErr += e
+                        let w = Double(coverage[px])
+                        if w > 0 { objErr += w * e; objWeight += 3 * w }
                     }
+                    if selectivity {
+                        for b in 0..<c.depth {
+                            let m = try Self.selectivity(q: acts.block(b).crossQ, kv: try acts.block(b).crossKV(acts.textLength, c.modelWidth),
+                                                         tokens: c.tokens, text: acts.textLength, heads: c.heads, headDim: c.headDim)
+                            maxWeight[b] += m.max; uniform[b] += m.uniform; logitStd[b] += m.std
+                        }
+                        attentionRows += 1
+                    }
+                    return (objErr / max(objWeight, 1e-9), allErr / Double(pv.count))
+                }
+            }
+            // Both captions from one caption seed, so they differ only in the changed words.
+            var r1 = SplitMix64(seed: p.seed)
+            let trueCaption = Captioner.detailed(p.spec, using: &r1)
+            let truth = try errors(trueCaption, selectivity: true)
+            for (ai, attr) in attrs.enumerated() {
+                var r2 = SplitMix64(seed: p.seed)
+                let swapCaption = Captioner.detailed(p.spec.changing(attr), using: &r2)
+                if example[attr] == nil { example[attr] = (trueCaption, swapCaption) }
+                let swapped = try errors(swapCaption, selectivity: false)
+                for li in lv.indices {
+                    trueErr[ai][li] += attr == .background ? truth[li].all : truth[li].object
+                    swapErr[ai][li] += attr == .background ? swapped[li].all : swapped[li].object
                 }
             }
         }

@@ -66,6 +66,15 @@ func parseDegradation(_ s: String) throws -> Degradation {
 }
 
 /// Writes text to a file atomically, or stdout for "-".
+/// Noise levels from a comma-separated `--levels` argument, each in [0, 1].
+func parseNoiseLevels(_ text: String) throws -> [Float] {
+    let parsed = text.split(separator: ",").map { Float($0.trimmingCharacters(in: .whitespaces)) }
+    guard !parsed.isEmpty, parsed.allSatisfy({ $0.map { (0...1).contains($0) } ?? false }) else {
+        throw CLIError("--levels: numbers in [0, 1], comma-separated (got \"\(text)\")")
+    }
+    return parsed.map { $0! }
+}
+
 func writeText(_ text: String, to path: String) throws {
     if path == "-" { print(text); return }
     do { try AtomicFile.write(Array(text.utf8), to: path) } catch { throw CLIError("cannot write \(path): \(error)") }

@@ -29,11 +29,7 @@ struct Probe: ParsableCommand {
     @Option(help: "Write a PNG: per prompt the truth, then the prediction at each level (every 4th frame).") var sheet: String?
 
     func run() throws {
-        let parsed = levels.split(separator: ",").map { Float($0.trimmingCharacters(in: .whitespaces)) }
-        guard !parsed.isEmpty, parsed.allSatisfy({ $0.map { (0...1).contains($0) } ?? false }) else {
-            throw CLIError("--levels: numbers in [0, 1], comma-separated (got \"\(levels)\")")
-        }
-        let lv = parsed.map { $0! }
+        let lv = try parseNoiseLevels(levels)
         guard caption == "detailed" || caption == "terse" else { throw CLIError("--caption takes detailed or terse") }
         let m = try EvaluationModel(path: model, ema: ema)
         let (c, tokenizer, dit, render) = (m.config, m.tokenizer, m.dit, m.render)
