@@ -8,8 +8,12 @@ public final class ModelActivations: @unchecked Sendable {
     /// One DiT block's tensors (T video tokens, D width, R MLP width, L text tokens).
     public final class Block: @unchecked Sendable {
         public let input: Tensor      // [T, D]   block input h
-        public let mod: Tensor        // [6D]     shared adaLN output + this block's table: shift1, scale1, gate1, shift2, scale2, gate2
+        public let mod: Tensor        // [6D | 7D] shared adaLN output + this block's table: shift1, scale1, gate1, shift2, scale2, gate2 (, gateCross)
         public let shift1, scale1, gate1, shift2, scale2, gate2: Tensor   // [D] each, copies of mod's slices
+        public let gateCross: Tensor  // [D]      the cross-attention's gate (unused without `crossAttentionGate`)
+        /// The slices `mod` is split into, in order.
+        public var modSlices: [Tensor] { mod.count == 7 * gateCross.count ? [shift1, scale1, gate1, shift2, scale2, gate2, gateCross]
+                                                                         : [shift1, scale1, gate1, shift2, scale2, gate2] }
         public let norm1: Tensor      // [T, D]   LN(h) modulated
         public let qkv: Tensor        // [T, 3D]  q and k after RoPE
         public let attn: Tensor       // [T, D]   self-attention output (before attn.out)
@@ -19,14 +23,16 @@ public final class ModelActivations: @unchecked Sendable {
         public let crossQ: Tensor     // [T, D]
         let crossKVStore: AlignedBuffer // [Lmax, 2D]
         public let crossAttn: Tensor  // [T, D]
-        public let afterCross: Tensor // [T, D]   afterAttn + cross.out(crossAttn)
+        public let crossProj: Tensor  // [T, D]   cross.out(crossAttn) (with `crossAttentionGate`)
+        public let afterCross: Tensor // [T, D]   afterAttn + [gateCross *] cross.out(crossAttn)
         public let norm2: Tensor      // [T, D]   LN(afterCross) modulated
         public let fc1: Tensor        // [T, R]   before GELU
         public let gelu: Tensor       // [T, R]
         public let mlpOut: Tensor     // [T, D]
         init(_ c: ModelConfig) throws {
             let t = c.tokens, d = c.modelWidth, r = c.mlpRatio * d
-            input = try Tensor(zeros: [t, d]); mod = try Tensor(zeros: [6 * d]); norm1 = try Tensor(zeros: [t, d])
+            input = try Tensor(zeros: [t, d]); mod = try Tensor(zeros: [c.adaLNSlices * d]); gateCross = try Tensor(zeros: [d])
+            crossProj = try Tensor(zeros: [c.crossAttentionGate ? t : 1, d]); norm1 = try Tensor(zeros: [t, d])
             shift1 = try Tensor(zeros: [d]); scale1 = try Tensor(zeros: [d]); gate1 = try Tensor(zeros: [d])
             shift2 = try Tensor(zeros: [d]); scale2 = try Tensor(zeros: [d]); gate2 = try Tensor(zeros: [d])
             qkv = try Tensor(zeros: [t, 3 * d]); attn = try Tensor(zeros: [t, d]); attnProj = try Tensor(zeros: [t, d])
@@ -62,7 +68,7 @@ public final class ModelActivations: @unchecked Sendable {
     public let timeAct: Tensor        // SiLU(timeHidden)
     public let cond: Tensor           // time_mlp.fc2(timeAct) + pooledCond
     public let condAct: Tensor        // SiLU(cond), the input of every adaLN
-    public let sharedMod: Tensor      // [6D] adaln(condAct), shared by the blocks
+    public let sharedMod: Tensor      // [6D | 7D] adaln(condAct), shared by the blocks
     // Video path.
     public let patches: Tensor        // [T, P] patchified noisy clip
     public let finalInput: Tensor     // [T, D]
@@ -89,7 +95,7 @@ public final class ModelActivations: @unchecked Sendable {
         let d = config.modelWidth, t = config.tokens
         timeFreq = try Tensor(zeros: [2 * config.timeFrequencies])
         timeHidden = try Tensor(zeros: [d]); timeAct = try Tensor(zeros: [d]); cond = try Tensor(zeros: [d]); condAct = try Tensor(zeros: [d])
-        sharedMod = try Tensor(zeros: [6 * d])
+        sharedMod = try Tensor(zeros: [config.adaLNSlices * d])
         patches = try Tensor(zeros: [t, config.patchValues]); finalInput = try Tensor(zeros: [t, d]); finalMod = try Tensor(zeros: [2 * d])
         finalShift = try Tensor(zeros: [d]); finalScale = try Tensor(zeros: [d])
         finalNorm = try Tensor(zeros: [t, d]); output = try Tensor(zeros: [t, config.patchValues])

@@ -42,11 +42,18 @@ public struct ModelConfig: Codable, Equatable, Sendable {
     /// pure noise no token knows that it is "at the bottom-left" (docs/DESIGN-NOTES.md). New configs
     /// have it; configs stored before it existed decode as false and keep their exact forward.
     public var videoPositionEmbedding: Bool
+    /// The cross-attention's addition to the residual stream goes through an adaLN gate like the
+    /// self-attention's and the MLP's (a seventh slice of the adaLN output, zero at the start), so the
+    /// noise level decides how much the prompt's words count. Without it the cross-attention is added
+    /// ungated (PixArt-α's layout) and its share stayed at 0.4-5 % of the residual stream in the base
+    /// runs (docs/PIPELINE.md, "Why phases 9-12"). Configs stored before it existed decode as false.
+    public var crossAttentionGate: Bool
 
     public init(frames: Int = 16, height: Int = 64, width: Int = 64, patchT: Int = 2, patchH: Int = 8, patchW: Int = 8,
                 modelWidth: Int = 192, depth: Int = 4, heads: Int = 4, mlpRatio: Int = 4, timeFrequencies: Int = 128,
                 vocabSize: Int = 1024, maxTextTokens: Int = 48, textWidth: Int = 192, textDepth: Int = 2, textHeads: Int = 4,
-                samplingShift: Float = 3, minNoiseLevel: Float = 0.05, videoPositionEmbedding: Bool = true) {
+                samplingShift: Float = 3, minNoiseLevel: Float = 0.05, videoPositionEmbedding: Bool = true,
+                crossAttentionGate: Bool = false) {
         self.frames = frames; self.height = height; self.width = width
         self.patchT = patchT; self.patchH = patchH; self.patchW = patchW
         self.modelWidth = modelWidth; self.depth = depth; self.heads = heads; self.mlpRatio = mlpRatio
@@ -55,14 +62,17 @@ public struct ModelConfig: Codable, Equatable, Sendable {
         self.textDepth = textDepth; self.textHeads = textHeads
         self.samplingShift = samplingShift; self.minNoiseLevel = minNoiseLevel
         self.videoPositionEmbedding = videoPositionEmbedding
+        self.crossAttentionGate = crossAttentionGate
     }
 
     enum CodingKeys: String, CodingKey {
         case frames, height, width, patchT, patchH, patchW, modelWidth, depth, heads, mlpRatio, timeFrequencies
         case vocabSize, maxTextTokens, textWidth, textDepth, textHeads, samplingShift, minNoiseLevel, videoPositionEmbedding
+        case crossAttentionGate
     }
 
-    /// Decodes configs written before `videoPositionEmbedding` existed too (as false: their models have none).
+    /// Decodes configs written before `videoPositionEmbedding` or `crossAttentionGate` existed too
+    /// (as false: their models have neither).
     public init(from decoder: Decoder) throws {
         let k = try decoder.container(keyedBy: CodingKeys.self)
         frames = try k.decode(Int.self, forKey: .frames); height = try k.decode(Int.self, forKey: .height)
@@ -77,11 +87,15 @@ public struct ModelConfig: Codable, Equatable, Sendable {
         textHeads = try k.decode(Int.self, forKey: .textHeads)
         samplingShift = try k.decode(Float.self, forKey: .samplingShift); minNoiseLevel = try k.decode(Float.self, forKey: .minNoiseLevel)
         videoPositionEmbedding = try k.decodeIfPresent(Bool.self, forKey: .videoPositionEmbedding) ?? false
+        crossAttentionGate = try k.decodeIfPresent(Bool.self, forKey: .crossAttentionGate) ?? false
     }
 
     /// Token grid (t, y, x) and count T.
     public var grid: (t: Int, y: Int, x: Int) { (frames / patchT, height / patchH, width / patchW) }
     public var tokens: Int { grid.t * grid.y * grid.x }
+    /// Slices of D in each block's adaLN output: shift1, scale1, gate1, shift2, scale2, gate2, and the
+    /// cross-attention's gate when it has one (6 or 7).
+    public var adaLNSlices: Int { crossAttentionGate ? 7 : 6 }
     /// Values per patch P.
     public var patchValues: Int { patchT * patchH * patchW * 3 }
     /// Head size of the DiT and of the text encoder.

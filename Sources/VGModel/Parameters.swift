@@ -72,11 +72,11 @@ public final class ParameterSet: @unchecked Sendable {
         linear("context_proj", out: d, in: dt)
         // adaLN-single (PixArt-α): one projection of the conditioning shared by all blocks, plus a
         // learned per-block offset table; a fraction of per-block adaLN's parameters for the same role.
-        linear("adaln", out: 6 * d, in: d)
+        linear("adaln", out: c.adaLNSlices * d, in: d)
         // DiT blocks.
         for i in 0..<c.depth {
             let b = "blocks.\(i)"
-            l.append(("\(b).adaln_table", [6 * d]))
+            l.append(("\(b).adaln_table", [c.adaLNSlices * d]))
             linear("\(b).attn.qkv", out: 3 * d, in: d)
             linear("\(b).attn.out", out: d, in: d)
             norm("\(b).cross_norm", d)
@@ -113,8 +113,9 @@ public struct ModelWeights: @unchecked Sendable {
         public var norm1: NormAffine, qkv: Linear, out: Linear, norm2: NormAffine, fc1: Linear, fc2: Linear
     }
     public struct Block: Sendable {
-        /// Per-block offsets added to the shared adaLN output: shift1, scale1, gate1, shift2, scale2, gate2.
-        public var adalnTable: Tensor   // [6D]
+        /// Per-block offsets added to the shared adaLN output: shift1, scale1, gate1, shift2, scale2, gate2
+        /// (and the cross-attention's gate when the config has one).
+        public var adalnTable: Tensor   // [6D] or [7D]
         public var qkv: Linear, attnOut: Linear, crossNorm: NormAffine
         public var crossQ: Linear, crossKV: Linear, crossOut: Linear, fc1: Linear, fc2: Linear
     }
@@ -126,7 +127,7 @@ public struct ModelWeights: @unchecked Sendable {
     public var patchEmbed: Linear, timeFC1: Linear, timeFC2: Linear, textPool: Linear, contextProj: Linear
     /// Learned absolute positions of the video tokens (nil when the config has none).   [T, D]
     public var videoPositionEmbedding: Tensor?
-    /// The shared adaLN projection SiLU(cond) -> 6D.
+    /// The shared adaLN projection SiLU(cond) -> 6D (7D with the cross-attention gate).
     public var adaln: Linear
     public var blocks: [Block]
     public var finalAdaLN: Linear, finalLinear: Linear

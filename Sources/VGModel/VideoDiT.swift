@@ -82,7 +82,7 @@ public struct VideoDiT: @unchecked Sendable {
         try ctx.linear(acts.timeAct.view([1, d]), w.timeFC2.weight, bias: w.timeFC2.bias, into: acts.cond.view([1, d]))
         try ctx.gatedAdd(acts.cond, acts.pooledCond, gate: nil)
         try ctx.silu(acts.cond, into: acts.condAct)
-        try ctx.linear(acts.condAct.view([1, d]), w.adaln.weight, bias: w.adaln.bias, into: acts.sharedMod.view([1, 6 * d]))
+        try ctx.linear(acts.condAct.view([1, d]), w.adaln.weight, bias: w.adaln.bias, into: acts.sharedMod.view([1, c.adaLNSlices * d]))
         // Tokens: patchify and embed   [T, P] -> [T, D]
         try patchify(noisy, into: acts.patches)
         try ctx.linear(acts.patches, w.patchEmbed.weight, bias: w.patchEmbed.bias, into: acts.block(0).input)
@@ -103,13 +103,13 @@ public struct VideoDiT: @unchecked Sendable {
         return acts.output
     }
 
-    /// One DiT block: adaLN-modulated self-attention with 3-D RoPE, cross-attention to the text,
-    /// adaLN-modulated MLP; gated residuals (adaLN-Zero). Writes the block output into `next`.
+    /// One DiT block: adaLN-modulated self-attention with 3-D RoPE, cross-attention to the text
+    /// (gated too with `crossAttentionGate`), adaLN-modulated MLP; gated residuals (adaLN-Zero). Writes the block output into `next`.
     func block(_ ctx: ComputeContext, _ i: Int, context: Tensor, acts a: ModelActivations.Block, sharedMod: Tensor, next: Tensor) throws {
         let c = config, b = weights.blocks[i], d = c.modelWidth, t = c.tokens, l = context.shape[0]
         try a.mod.copy(from: sharedMod)
         try ctx.gatedAdd(a.mod, b.adalnTable, gate: nil)
-        try split(a.mod, into: [a.shift1, a.scale1, a.gate1, a.shift2, a.scale2, a.gate2])
+        try split(a.mod, into: a.modSlices)
         // Self-attention: h1 = h + gate1 * out(attn(rope(qkv(modulate(LN(h))))))
         try ctx.layerNorm(a.input, into: a.norm1)
         try ctx.modulate(a.norm1, shift: a.shift1, scale: a.scale1, into: a.norm1)
@@ -118,7 +118,7 @@ public struct VideoDiT: @unchecked Sendable {
         try ctx.linear(a.attn, b.attnOut.weight, bias: b.attnOut.bias, into: a.attnProj)
         try a.afterAttn.copy(from: a.input)
         try ctx.gatedAdd(a.afterAttn, a.attnProj, gate: a.gate1)
-        // Cross-attention to the text context: h2 = h1 + out(attn(q(LN(h1)), kv(context)))
+        // Cross-attention to the text context: h2 = h1 + [gateCross *] out(attn(q(LN(h1)), kv(context)))
         try ctx.layerNorm(a.afterAttn, gamma: b.crossNorm.weight, beta: b.crossNorm.bias, into: a.crossIn)
         try ctx.linear(a.crossIn, b.crossQ.weight, bias: b.crossQ.bias, into: a.crossQ)
         let kv = try a.crossKV(l, d)
@@ -127,8 +127,14 @@ public struct VideoDiT: @unchecked Sendable {
         try ctx.attentionUnchecked(q: a.crossQ.floats.baseAddress!, k: kvp, v: kvp + d, out: a.crossAttn.floats.baseAddress!,
                                    batch: 1, tq: t, tk: l, heads: c.heads, headDim: c.headDim,
                                    ldq: d, ldk: 2 * d, ldv: 2 * d, ldo: d, scale: 1 / Float(c.headDim).squareRoot())
-        try ctx.linear(a.crossAttn, b.crossOut.weight, bias: b.crossOut.bias, into: a.afterCross)
-        try ctx.gatedAdd(a.afterCross, a.afterAttn, gate: nil)
+        if c.crossAttentionGate {
+            try ctx.linear(a.crossAttn, b.crossOut.weight, bias: b.crossOut.bias, into: a.crossProj)
+            try a.afterCross.copy(from: a.afterAttn)
+            try ctx.gatedAdd(a.afterCross, a.crossProj, gate: a.gateCross)
+        } else {
+            try ctx.linear(a.crossAttn, b.crossOut.weight, bias: b.crossOut.bias, into: a.afterCross)
+            try ctx.gatedAdd(a.afterCross, a.afterAttn, gate: nil)
+        }
         // MLP: h3 = h2 + gate2 * fc2(gelu(fc1(modulate(LN(h2)))))
         try ctx.layerNorm(a.afterCross, into: a.norm2)
         try ctx.modulate(a.norm2, shift: a.shift2, scale: a.scale2, into: a.norm2)

@@ -103,10 +103,16 @@ final class GradientCheckTests: XCTestCase {
     }
 
     /// The whole model, tiny config: every parameter tensor of the text encoder and the DiT.
-    func testWholeModelBackward() throws {
+    func testWholeModelBackward() throws { try checkWholeModel(crossAttentionGate: false) }
+
+    /// The same with the cross-attention behind its own adaLN gate (a seventh adaLN slice).
+    func testWholeModelBackwardWithCrossAttentionGate() throws { try checkWholeModel(crossAttentionGate: true) }
+
+    func checkWholeModel(crossAttentionGate: Bool) throws {
         let c = ModelConfig(frames: 4, height: 8, width: 8, patchT: 2, patchH: 4, patchW: 4, modelWidth: 16, depth: 2,
                             heads: 2, mlpRatio: 2, timeFrequencies: 8, vocabSize: 40, maxTextTokens: 6, textWidth: 12,
-                            textDepth: 2, textHeads: 2)
+                            textDepth: 2, textHeads: 2, crossAttentionGate: crossAttentionGate)
+        XCTAssertEqual(ParameterSet.layout(c).first { $0.name == "adaln.weight" }?.shape, [c.adaLNSlices * 16, 16])
         let params = try ParameterSet(config: c), grads = try ParameterSet(config: c)
         var rng = SeededRandom(seed: 20)
         for n in params.names { rng.fillGaussian(try params.tensor(n).floats, scale: 0.3) }

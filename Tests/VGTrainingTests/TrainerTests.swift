@@ -20,16 +20,30 @@ final class TrainerTests: XCTestCase {
     }
 
     func testInitializationIsAdaLNZero() throws {
+        for scheme in WeightInitialization.allCases { try checkInitialization(scheme) }
+    }
+
+    func checkInitialization(_ scheme: WeightInitialization) throws {
         let p = try ParameterSet(config: config)
-        try FlowMatchingTrainer.initialize(p, seed: 1)
+        try FlowMatchingTrainer.initialize(p, seed: 1, scheme: scheme)
         XCTAssertTrue(try p.tensor("adaln.weight").toArray().allSatisfy { $0 == 0 })
         XCTAssertTrue(try p.tensor("final.linear.weight").toArray().allSatisfy { $0 == 0 })
         XCTAssertTrue(try p.tensor("text.norm.weight").toArray().allSatisfy { $0 == 1 })
         XCTAssertFalse(try p.tensor("blocks.0.attn.qkv.weight").toArray().allSatisfy { $0 == 0 })
-        // The position table starts as the sin-cos table, rows of norm 0.02 √(P D).
-        let pos = try p.tensor("pos_embedding").toArray(), d = config.modelWidth
-        XCTAssertEqual(pos, PositionTable.sinCos3D(grid: config.grid, width: d, norm: 0.02 * Float(config.patchValues * d).squareRoot()))
-        XCTAssertEqual(pos[0..<d].reduce(0) { $0 + $1 * $1 }.squareRoot(), 0.02 * Float(config.patchValues * d).squareRoot(), accuracy: 1e-4)
+        // The position table starts as the sin-cos table, rows of norm σ_patch √(P D): the norm of the
+        // initial patch embedding of unit noise.
+        let pos = try p.tensor("pos_embedding").toArray(), d = config.modelWidth, pv = config.patchValues
+        let sigma: Float = scheme == .gpt2 ? 0.02 : (2 / Float(pv + d)).squareRoot()
+        XCTAssertEqual(pos, PositionTable.sinCos3D(grid: config.grid, width: d, norm: sigma * Float(pv * d).squareRoot()))
+        XCTAssertEqual(pos[0..<d].reduce(0) { $0 + $1 * $1 }.squareRoot(), sigma * Float(pv * d).squareRoot(), accuracy: 1e-4)
+        // Matrices: std 0.02 (gpt2) or xavier-uniform, |w| <= √(6 / (in + out)) with std √(2 / (in + out)).
+        let qkv = try p.tensor("blocks.0.attn.qkv.weight"), w = qkv.toArray()
+        let std = (w.reduce(0) { $0 + $1 * $1 } / Float(w.count)).squareRoot()
+        let want: Float = scheme == .gpt2 ? 0.02 : (2 / Float(qkv.shape[0] + qkv.shape[1])).squareRoot()
+        XCTAssertEqual(std, want, accuracy: want * 0.1, "\(scheme)")
+        if scheme == .xavier {
+            XCTAssertLessThanOrEqual(w.map(abs).max() ?? 0, (6 / Float(qkv.shape[0] + qkv.shape[1])).squareRoot())
+        }
         // A zero-initialised model predicts 0 (the final linear is zero).
         let model = try VideoDiT(weights: try ModelWeights(p, config: config))
         let ctx = try ComputeContext(), acts = try ModelActivations(config: config, saveForBackward: false)
@@ -177,9 +191,13 @@ final class ParityTests: XCTestCase {
     /// The trainer's forward (activations saved per block, the path the backward reads) and the
     /// runtime's forward (one shared set of buffers) are one definition; they must agree exactly.
     func testTrainingForwardEqualsRuntimeForward() throws {
+        for gate in [false, true] { try checkParity(crossAttentionGate: gate) }
+    }
+
+    func checkParity(crossAttentionGate: Bool) throws {
         let c = ModelConfig(frames: 4, height: 16, width: 16, patchT: 2, patchH: 4, patchW: 4, modelWidth: 32, depth: 3,
                             heads: 4, mlpRatio: 2, timeFrequencies: 16, vocabSize: 50, maxTextTokens: 8, textWidth: 24,
-                            textDepth: 2, textHeads: 2)
+                            textDepth: 2, textHeads: 2, crossAttentionGate: crossAttentionGate)
         let p = try ParameterSet(config: c)
         var rng = SeededRandom(seed: 30)
         for n in p.names { rng.fillGaussian(try p.tensor(n).floats, scale: 0.2) }
@@ -193,7 +211,7 @@ final class ParityTests: XCTestCase {
             outs.append(try model.predict(ctx, noisy: clip, level: 0.4, acts: acts).toArray())
         }
         let maxDiff = zip(outs[0], outs[1]).map { abs($0 - $1) }.max() ?? 0
-        print("  training forward vs runtime forward: max |diff| = \(maxDiff)")
+        print("  training forward vs runtime forward (cross-attention gate: \(crossAttentionGate)): max |diff| = \(maxDiff)")
         XCTAssertEqual(maxDiff, 0)
     }
 }

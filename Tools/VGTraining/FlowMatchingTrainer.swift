@@ -47,6 +47,26 @@ public struct NoiseLevelDistribution: Codable, Equatable, Sendable {
     }
 }
 
+/// How a fresh model's matrices and embeddings start.
+public enum WeightInitialization: String, Codable, Sendable, CaseIterable {
+    /// Gaussian, std 0.02, for every matrix and embedding (GPT-2's rule): the base runs of phases 1-12.
+    /// At width 192 it leaves attention near uniform and the cross-attention's addition to the
+    /// residual stream at a few percent of it (docs/PIPELINE.md, "Why phases 9-12").
+    case gpt2
+    /// DiT's rule: xavier-uniform linears (std √(2 / (in + out)), 0.072 for a 192 x 192 matrix), the
+    /// timestep MLP at std 0.02; text token embeddings at std 1 and text positions at std 0.5, the
+    /// scale of what the pre-LN blocks add to them.
+    case xavier
+
+    /// The std of the patch embedding's weights, which sets the norm of the sin-cos position table.
+    func patchEmbeddingStd(_ c: ModelConfig) -> Float {
+        switch self {
+        case .gpt2: return 0.02
+        case .xavier: return (2 / Float(c.patchValues + c.modelWidth)).squareRoot()
+        }
+    }
+}
+
 /// One training example: a clip in [-1, 1], the token ids of its caption and, optionally, where its
 /// objects are (for the object-weighted loss).
 public struct TrainingSample: Sendable {
@@ -154,19 +174,19 @@ public final class FlowMatchingTrainer: @unchecked Sendable {
         weights = try LossWeights(config: config)
     }
 
-    /// Initial weights: Gaussian (std 0.02) for matrices and embeddings, ones for norm scales, zeros for
-    /// biases, and zeros for every adaLN projection and the final linear (adaLN-Zero: each block starts
-    /// as the identity and the model predicts 0). The video position table starts as a 3-D sin-cos
-    /// table whose rows have the norm of the initial patch embedding of unit noise, 0.02 √(P D)
-    /// (5.4 at the default config), so that at high noise a token can tell where it is: a Gaussian
-    /// table of std 0.02 would have a norm of 0.28 (docs/DESIGN-NOTES.md "A learned absolute position").
-    public static func initialize(_ p: ParameterSet, seed: UInt64) throws {
+    /// Initial weights under `scheme` (see `WeightInitialization`). Under both, norm scales start at
+    /// one, biases at zero, and every adaLN projection and the final linear at zero (adaLN-Zero: each
+    /// block starts as the identity and the model predicts 0). The video position table starts as a
+    /// 3-D sin-cos table whose rows have the norm of the initial patch embedding of unit noise,
+    /// σ_patch √(P D) (5.4 under `.gpt2` at the default config, 16 under `.xavier`), so that at high
+    /// noise a token can tell where it is (docs/DESIGN-NOTES.md "A learned absolute position").
+    public static func initialize(_ p: ParameterSet, seed: UInt64, scheme: WeightInitialization = .xavier) throws {
         var rng = SeededRandom(seed: seed)
+        let c = p.config
         for name in p.names {
             let t = try p.tensor(name)
             if name == "pos_embedding" {
-                let c = p.config
-                let norm = 0.02 * Float(c.patchValues * c.modelWidth).squareRoot()
+                let norm = scheme.patchEmbeddingStd(c) * Float(c.patchValues * c.modelWidth).squareRoot()
                 let table = PositionTable.sinCos3D(grid: c.grid, width: c.modelWidth, norm: norm)
                 guard table.count == t.count else { throw ModelError.badParameter("pos_embedding: \(t.shape)") }
                 t.floats.baseAddress!.update(from: table, count: table.count)
@@ -175,7 +195,23 @@ public final class FlowMatchingTrainer: @unchecked Sendable {
             } else if name.hasSuffix(".bias") || name.contains("adaln") || name.hasPrefix("final.linear") {
                 t.fill(0)
             } else {
-                rng.fillGaussian(t.floats, scale: 0.02)
+                switch scheme {
+                case .gpt2:
+                    rng.fillGaussian(t.floats, scale: 0.02)
+                case .xavier:
+                    if name == "text.token_embedding.weight" {
+                        rng.fillGaussian(t.floats, scale: 1)
+                    } else if name == "text.position_embedding" {
+                        rng.fillGaussian(t.floats, scale: 0.5)
+                    } else if name.hasPrefix("time_mlp.") {
+                        rng.fillGaussian(t.floats, scale: 0.02)                      // DiT's timestep MLP
+                    } else {
+                        guard t.shape.count == 2 else { throw ModelError.badParameter("\(name): no initialisation for \(t.shape)") }
+                        let bound = (6 / Float(t.shape[0] + t.shape[1])).squareRoot()   // xavier uniform, [out, in]
+                        let v = t.floats
+                        for i in 0..<v.count { v[i] = bound * Float(2 * rng.uniform() - 1) }
+                    }
+                }
             }
         }
     }

@@ -11,11 +11,11 @@ public final class ModelBackward: @unchecked Sendable {
     let dQKV: Tensor                                                  // [T, 3D]
     let dR1, dR2: Tensor                                              // [T, R]
     let xhat: Tensor                                                  // [T, D] LN recomputed
-    let dMod: Tensor, dSharedMod: Tensor, dCondAct: Tensor, dCond: Tensor, dTime: Tensor, dTimeHidden: Tensor   // [6D] / [D]
+    let dMod: Tensor, dSharedMod: Tensor, dCondAct: Tensor, dCond: Tensor, dTime: Tensor, dTimeHidden: Tensor   // [6D | 7D] / [D]
     let dContextStore, dKVStore: AlignedBuffer                        // [Lmax, D], [Lmax, 2D]
     let dTextA, dTextB, dTextC, dTextQKV, dTextF, dTextF2: AlignedBuffer  // text-side [Lmax, ...]
     let dPooled: Tensor                                               // [Dt]
-    let dParts: [Tensor]                                              // six [D] views' storage for dMod
+    let dParts: [Tensor]                                              // six or seven [D] slices of dMod
 
     public init(config: ModelConfig) throws {
         try config.validate()
@@ -25,14 +25,15 @@ public final class ModelBackward: @unchecked Sendable {
         dH = try td(); dH2 = try td(); dA = try td(); dB = try td(); dXhat = try td(); dAttn = try td(); dCrossQ = try td(); dTmpTD = try td()
         xhat = try td()
         dQKV = try Tensor(zeros: [t, 3 * d]); dR1 = try Tensor(zeros: [t, r]); dR2 = try Tensor(zeros: [t, r])
-        dMod = try Tensor(zeros: [6 * d]); dSharedMod = try Tensor(zeros: [6 * d]); dCondAct = try Tensor(zeros: [d]); dCond = try Tensor(zeros: [d])
+        let m = config.adaLNSlices
+        dMod = try Tensor(zeros: [m * d]); dSharedMod = try Tensor(zeros: [m * d]); dCondAct = try Tensor(zeros: [d]); dCond = try Tensor(zeros: [d])
         dTime = try Tensor(zeros: [d]); dTimeHidden = try Tensor(zeros: [d])
         dContextStore = try AlignedBuffer(byteCount: l * d * 4); dKVStore = try AlignedBuffer(byteCount: l * 2 * d * 4)
         dTextA = try AlignedBuffer(byteCount: l * dt * 4); dTextB = try AlignedBuffer(byteCount: l * dt * 4)
         dTextC = try AlignedBuffer(byteCount: l * dt * 4); dTextQKV = try AlignedBuffer(byteCount: l * 3 * dt * 4)
         dTextF = try AlignedBuffer(byteCount: l * 4 * dt * 4); dTextF2 = try AlignedBuffer(byteCount: l * 4 * dt * 4)
         dPooled = try Tensor(zeros: [dt])
-        dParts = try (0..<6).map { _ in try Tensor(zeros: [d]) }
+        dParts = try (0..<m).map { _ in try Tensor(zeros: [d]) }
     }
 
     /// Accumulates into `grads` the gradient of a loss whose gradient with respect to the predicted
@@ -63,7 +64,7 @@ public final class ModelBackward: @unchecked Sendable {
             try blockBackward(ctx, i, model: model, grads: g, acts: acts.block(i), context: try acts.context(), dContext: dContext)
         }
         // Shared adaLN: sharedMod = adaln(condAct); every block's mod = sharedMod + table.
-        try ctx.linearBackward(dSharedMod.view([1, 6 * d]), x: acts.condAct.view([1, d]), weight: f32(w.adaln.weight),
+        try ctx.linearBackward(dSharedMod.view([1, c.adaLNSlices * d]), x: acts.condAct.view([1, d]), weight: f32(w.adaln.weight),
                                dx: dCondAct.view([1, d]), accumulate: true, dWeight: f32(g.adaln.weight), dBias: g.adaln.bias)
         // Position embedding: tokens = patch_embed(patches) + pos, so d(pos) = d(tokens).
         if let gPos = g.videoPositionEmbedding { try ctx.gatedAdd(gPos, dH, gate: nil) }
@@ -97,8 +98,13 @@ public final class ModelBackward: @unchecked Sendable {
         try ctx.layerNorm(a.afterCross, into: xhat)
         try ctx.modulateBackward(dA, xhat: xhat, scale: a.scale2, dx: dXhat, dShift: dShift2, dScale: dScale2)
         try ctx.layerNormBackward(dXhat, x: a.afterCross, gamma: nil, dx: dH, accumulate: true, dGamma: nil, dBeta: nil)
-        // afterCross = afterAttn + crossOut(crossAttn);  dH is now d(afterCross)
-        try ctx.linearBackward(dH, x: a.crossAttn, weight: f32(b.crossOut.weight), dx: dAttn, dWeight: f32(gb.crossOut.weight), dBias: gb.crossOut.bias)
+        // afterCross = afterAttn + [gateCross *] crossOut(crossAttn);  dH is now d(afterCross)
+        var dCrossProj = dH
+        if c.crossAttentionGate {
+            try ctx.gatedAddBackward(dH, r: a.crossProj, gate: a.gateCross, dr: dTmpTD, dGate: dParts[6])
+            dCrossProj = dTmpTD
+        }
+        try ctx.linearBackward(dCrossProj, x: a.crossAttn, weight: f32(b.crossOut.weight), dx: dAttn, dWeight: f32(gb.crossOut.weight), dBias: gb.crossOut.bias)
         let kv = try a.crossKV(l, d), dKV = try Tensor(viewing: dKVStore, shape: [l, 2 * d])
         let kvp = kv.floats.baseAddress!, dkvp = dKV.floats.baseAddress!
         try ctx.attentionBackwardUnchecked(dOut: dAttn.floats.baseAddress!, ldo: d, out: a.crossAttn.floats.baseAddress!,
@@ -119,7 +125,7 @@ public final class ModelBackward: @unchecked Sendable {
         try ctx.modulateBackward(dA, xhat: xhat, scale: a.scale1, dx: dXhat, dShift: dShift1, dScale: dScale1)
         try ctx.layerNormBackward(dXhat, x: a.input, gamma: nil, dx: dH, accumulate: true, dGamma: nil, dBeta: nil)
         // mod = sharedMod + table: both get dMod.
-        try concat([dShift1, dScale1, dGate1, dShift2, dScale2, dGate2], into: dMod)
+        try concat(dParts, into: dMod)          // shift1, scale1, gate1, shift2, scale2, gate2 (, gateCross)
         try ctx.gatedAdd(gb.adalnTable, dMod, gate: nil)
         try ctx.gatedAdd(dSharedMod, dMod, gate: nil)
     }

@@ -49,6 +49,9 @@ public struct PretrainOptions: Codable, Sendable {
     public var objectWeightHigh: Float?
     /// Where `objectWeightHigh` starts, e.g. 0.9.
     public var objectWeightHighFrom: Float = 0.9
+    /// How a fresh model's weights start (options files from before this field decode as `.gpt2`,
+    /// the rule those runs used).
+    public var initialization: WeightInitialization = .xavier
     public init() {}
 
     /// Whether any level weights object pixels (then the source's coverage maps are needed).
@@ -56,7 +59,7 @@ public struct PretrainOptions: Codable, Sendable {
 
     enum CodingKeys: String, CodingKey {
         case model, optimizer, batchSize, steps, seed, captionDropout, checkpointEvery, tokenizerCorpus, threads, lanes, noiseLevels, initialWeights, objectWeight
-        case objectWeightHigh, objectWeightHighFrom
+        case objectWeightHigh, objectWeightHighFrom, initialization
     }
 
     /// Decodes options files written before `lanes` / `noiseLevels` / `initialWeights` existed too.
@@ -77,6 +80,7 @@ public struct PretrainOptions: Codable, Sendable {
         objectWeight = try c.decodeIfPresent(Float.self, forKey: .objectWeight) ?? 0
         objectWeightHigh = try c.decodeIfPresent(Float.self, forKey: .objectWeightHigh)
         objectWeightHighFrom = try c.decodeIfPresent(Float.self, forKey: .objectWeightHighFrom) ?? 0.9
+        initialization = try c.decodeIfPresent(WeightInitialization.self, forKey: .initialization) ?? .gpt2
     }
 
     public func validate() throws {
@@ -171,7 +175,7 @@ public final class Pretrainer {
             } else {
                 tokenizer = try trainTokenizer()
                 p = try ParameterSet(config: c)
-                try FlowMatchingTrainer.initialize(p, seed: o.seed)
+                try FlowMatchingTrainer.initialize(p, seed: o.seed, scheme: o.initialization)
             }
             trainer = try FlowMatchingTrainer(config: c, params: p, optimizer: o.optimizer, context: ctx, seed: o.seed)
             position = 0

@@ -69,8 +69,10 @@ struct Pretrain: ParsableCommand {
     @Option(help: "Object weight for noise levels >= --object-weight-high-from (default: --object-weight everywhere).") var objectWeightHigh: Float?
     @Option(help: "Lowest noise level that gets --object-weight-high.") var objectWeightHighFrom: Float = 0.9
     @Option(help: "With --init-from: raise the text encoder's token limit (new position rows start like a fresh model's).") var maxTextTokens: Int?
+    @Flag(help: "A fresh model's cross-attention gets an adaLN gate like the other branches (ModelConfig.crossAttentionGate).") var crossAttentionGate = false
     @Flag(help: "With --init-from: add a learned video position embedding (zero at the start) to a model without one.") var addPositionEmbedding = false
     @Option(help: "Start from these exported weights (safetensors with config and tokenizer) with a fresh optimizer.") var initFrom: String?
+    @Option(help: "How a fresh model's weights start: xavier (DiT's rule) or gpt2 (std 0.02 everywhere, phases 1-12).") var initialization = "xavier"
     @Option(help: "Stop after this many seconds (the checkpoint lets a later run continue).") var timeLimit: Double?
 
     func run() throws {
@@ -85,6 +87,10 @@ struct Pretrain: ParsableCommand {
         o.initialWeights = initFrom
         o.objectWeight = objectWeight
         o.objectWeightHigh = objectWeightHigh; o.objectWeightHighFrom = objectWeightHighFrom
+        guard let scheme = WeightInitialization(rawValue: initialization) else {
+            throw CLIError("--initialization: one of \(WeightInitialization.allCases.map(\.rawValue).joined(separator: ", ")) (got \"\(initialization)\")")
+        }
+        o.initialization = scheme
         if (addPositionEmbedding || maxTextTokens != nil) && (initFrom == nil || config != nil) {
             throw CLIError("--add-position-embedding and --max-text-tokens change the architecture of --init-from's weights; without --init-from (or with --config) put them in the config")
         }
@@ -95,6 +101,10 @@ struct Pretrain: ParsableCommand {
             }
             if addPositionEmbedding { o.model.videoPositionEmbedding = true }
             if let maxTextTokens { o.model.maxTextTokens = maxTextTokens }
+        }
+        if crossAttentionGate {
+            guard initFrom == nil else { throw CLIError("--cross-attention-gate is for a fresh model (the gate's adaLN slices would be new weights)") }
+            o.model.crossAttentionGate = true
         }
         o.optimizer.learningRate = lr; o.optimizer.warmupSteps = warmup; o.optimizer.totalSteps = steps
         do { try o.validate() } catch { throw CLIError("\(error)") }
