@@ -26,7 +26,8 @@ public struct ModelConfig: Codable, Equatable, Sendable {
 
     /// Text vocabulary size (the tokenizer's), e.g. 1024.
     public var vocabSize: Int
-    /// Longest token sequence the text encoder takes, e.g. 48.
+    /// Longest token sequence the text encoder takes, e.g. 128 (the default since phase 13 of the base;
+    /// the longest detailed caption of the stream is 96 tokens).
     public var maxTextTokens: Int
     /// Text encoder width Dt, e.g. 192.
     public var textWidth: Int
@@ -46,14 +47,15 @@ public struct ModelConfig: Codable, Equatable, Sendable {
     /// self-attention's and the MLP's (a seventh slice of the adaLN output, zero at the start), so the
     /// noise level decides how much the prompt's words count. Without it the cross-attention is added
     /// ungated (PixArt-α's layout) and its share stayed at 0.4-5 % of the residual stream in the base
-    /// runs (docs/PIPELINE.md, "Why phases 9-12"). Configs stored before it existed decode as false.
+    /// runs (docs/PIPELINE.md, "Why phases 9-12"). New configs have it (the base since phase 13);
+    /// configs stored before it existed decode as false.
     public var crossAttentionGate: Bool
 
     public init(frames: Int = 16, height: Int = 64, width: Int = 64, patchT: Int = 2, patchH: Int = 8, patchW: Int = 8,
                 modelWidth: Int = 192, depth: Int = 4, heads: Int = 4, mlpRatio: Int = 4, timeFrequencies: Int = 128,
-                vocabSize: Int = 1024, maxTextTokens: Int = 48, textWidth: Int = 192, textDepth: Int = 2, textHeads: Int = 4,
+                vocabSize: Int = 1024, maxTextTokens: Int = 128, textWidth: Int = 192, textDepth: Int = 2, textHeads: Int = 4,
                 samplingShift: Float = 3, minNoiseLevel: Float = 0.05, videoPositionEmbedding: Bool = true,
-                crossAttentionGate: Bool = false) {
+                crossAttentionGate: Bool = true) {
         self.frames = frames; self.height = height; self.width = width
         self.patchT = patchT; self.patchH = patchH; self.patchW = patchW
         self.modelWidth = modelWidth; self.depth = depth; self.heads = heads; self.mlpRatio = mlpRatio

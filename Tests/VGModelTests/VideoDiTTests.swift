@@ -55,6 +55,7 @@ final class VideoDiTTests: XCTestCase {
         XCTAssertLessThan(spreadBlind, 1e-4)
         XCTAssertGreaterThan(spreadPlaced, 1e-2)
         XCTAssertTrue(ModelConfig().videoPositionEmbedding)
+        XCTAssertTrue(ModelConfig().crossAttentionGate)
         XCTAssertEqual(ParameterSet.layout(tinyConfig).filter { $0.name == "pos_embedding" }.first?.shape, [tinyConfig.tokens, 16])
         // Stored configs: round trip, and an old one (no key) decodes without the embedding.
         let json = try JSONEncoder().encode(tinyConfig)
@@ -63,6 +64,10 @@ final class VideoDiTTests: XCTestCase {
         dict.removeValue(forKey: "videoPositionEmbedding")
         let old = try JSONDecoder().decode(ModelConfig.self, from: try JSONSerialization.data(withJSONObject: dict))
         XCTAssertEqual(old, without)
+        // A config stored before the cross-attention gate existed decodes without it.
+        dict.removeValue(forKey: "crossAttentionGate")
+        let older = try JSONDecoder().decode(ModelConfig.self, from: try JSONSerialization.data(withJSONObject: dict))
+        XCTAssertFalse(older.crossAttentionGate)
     }
 
     /// The sin-cos start of the position table: every row has the asked norm, the first token (0, 0, 0)

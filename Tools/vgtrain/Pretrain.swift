@@ -68,7 +68,7 @@ struct Pretrain: ParsableCommand {
     @Option(help: "Extra loss weight on object pixels: weight 1 + w * coverage (0 = every pixel alike).") var objectWeight: Float = 0
     @Option(help: "Object weight for noise levels >= --object-weight-high-from (default: --object-weight everywhere).") var objectWeightHigh: Float?
     @Option(help: "Lowest noise level that gets --object-weight-high.") var objectWeightHighFrom: Float = 0.9
-    @Option(help: "With --init-from: raise the text encoder's token limit (new position rows start like a fresh model's).") var maxTextTokens: Int?
+    @Option(help: "The text encoder's token limit of a fresh model; with --init-from, raises the file's limit (new position rows start like a fresh model's).") var maxTextTokens: Int?
     @Flag(help: "A fresh model's cross-attention gets an adaLN gate like the other branches (ModelConfig.crossAttentionGate).") var crossAttentionGate = false
     @Flag(help: "With --init-from: add a learned video position embedding (zero at the start) to a model without one.") var addPositionEmbedding = false
     @Option(help: "Start from these exported weights (safetensors with config and tokenizer) with a fresh optimizer.") var initFrom: String?
@@ -91,9 +91,10 @@ struct Pretrain: ParsableCommand {
             throw CLIError("--initialization: one of \(WeightInitialization.allCases.map(\.rawValue).joined(separator: ", ")) (got \"\(initialization)\")")
         }
         o.initialization = scheme
-        if (addPositionEmbedding || maxTextTokens != nil) && (initFrom == nil || config != nil) {
-            throw CLIError("--add-position-embedding and --max-text-tokens change the architecture of --init-from's weights; without --init-from (or with --config) put them in the config")
+        if (addPositionEmbedding && (initFrom == nil || config != nil)) || (maxTextTokens != nil && config != nil) {
+            throw CLIError("--add-position-embedding changes the architecture of --init-from's weights, and --config already sets the token limit; put them in the config")
         }
+        if initFrom == nil, let maxTextTokens { o.model.maxTextTokens = maxTextTokens }
         if let initFrom, config == nil {
             // The run's architecture is the starting weights' own.
             do { o.model = try TrainingCheckpoint.config(of: try SafeTensorsFile(contentsOf: URL(fileURLWithPath: initFrom))) } catch {
