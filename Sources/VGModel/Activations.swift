@@ -11,9 +11,8 @@ public final class ModelActivations: @unchecked Sendable {
         public let mod: Tensor        // [6D | 7D] shared adaLN output + this block's table: shift1, scale1, gate1, shift2, scale2, gate2 (, gateCross)
         public let shift1, scale1, gate1, shift2, scale2, gate2: Tensor   // [D] each, copies of mod's slices
         public let gateCross: Tensor  // [D]      the cross-attention's gate (unused without `crossAttentionGate`)
-        /// The slices `mod` is split into, in order.
-        public var modSlices: [Tensor] { mod.count == 7 * gateCross.count ? [shift1, scale1, gate1, shift2, scale2, gate2, gateCross]
-                                                                         : [shift1, scale1, gate1, shift2, scale2, gate2] }
+        /// The slices `mod` is split into, in order (built once: the forward allocates nothing).
+        public let modSlices: [Tensor]
         public let norm1: Tensor      // [T, D]   LN(h) modulated
         public let qkv: Tensor        // [T, 3D]  q and k after RoPE
         public let attn: Tensor       // [T, D]   self-attention output (before attn.out)
@@ -40,6 +39,7 @@ public final class ModelActivations: @unchecked Sendable {
             crossKVStore = try AlignedBuffer(byteCount: c.maxTextTokens * 2 * d * 4)
             crossAttn = try Tensor(zeros: [t, d]); afterCross = try Tensor(zeros: [t, d]); norm2 = try Tensor(zeros: [t, d])
             fc1 = try Tensor(zeros: [t, r]); gelu = try Tensor(zeros: [t, r]); mlpOut = try Tensor(zeros: [t, d])
+            modSlices = [shift1, scale1, gate1, shift2, scale2, gate2] + (c.crossAttentionGate ? [gateCross] : [])
         }
         /// cross.kv(context) `[L, 2D]`.
         public func crossKV(_ l: Int, _ d: Int) throws -> Tensor { try Tensor(viewing: crossKVStore, shape: [l, 2 * d]) }

@@ -69,7 +69,7 @@ struct Pretrain: ParsableCommand {
     @Option(help: "Object weight for noise levels >= --object-weight-high-from (default: --object-weight everywhere).") var objectWeightHigh: Float?
     @Option(help: "Lowest noise level that gets --object-weight-high.") var objectWeightHighFrom: Float = 0.9
     @Option(help: "The text encoder's token limit of a fresh model; with --init-from, raises the file's limit (new position rows start like a fresh model's).") var maxTextTokens: Int?
-    @Flag(help: "A fresh model's cross-attention gets an adaLN gate like the other branches (ModelConfig.crossAttentionGate).") var crossAttentionGate = false
+    @Flag(help: "A fresh model's cross-attention gets an adaLN gate like the other branches (ModelConfig.crossAttentionGate; on in the default config since phase 13, so this only restates it; --config can turn it off).") var crossAttentionGate = false
     @Flag(help: "With --init-from: add a learned video position embedding (zero at the start) to a model without one.") var addPositionEmbedding = false
     @Option(help: "Start from these exported weights (safetensors with config and tokenizer) with a fresh optimizer.") var initFrom: String?
     @Option(help: "How a fresh model's weights start: xavier (DiT's rule) or gpt2 (std 0.02 everywhere, phases 1-12).") var initialization = "xavier"
