@@ -97,6 +97,26 @@ final class PretrainerTests: XCTestCase {
         return resumed
     }
 
+    /// A run killed after its checkpoint at step 2 had logged steps 3 and 4 (the last line half
+    /// written); the resumed run drops those lines and logs steps 3 and 4 once.
+    func testResumeAfterKillDropsLogLinesPastTheCheckpoint() throws {
+        let base = FileManager.default.temporaryDirectory.appendingPathComponent("killed-\(UUID().uuidString)")
+        defer { try? FileManager.default.removeItem(at: base) }
+        var seen = 0
+        let run = try Pretrainer(options: options(), source: BarsSource(), directory: base)
+        try run.run(progress: { _ in seen += 1 }, shouldStop: { seen >= 2 })
+        let orphan = TrainLogLine(step: 3, loss: 1, gradNorm: 1, learningRate: 1, samplesPerSecond: 1, elapsed: 1)
+        let handle = try FileHandle(forWritingTo: run.logURL)
+        try handle.seekToEnd()
+        try handle.write(contentsOf: try JSONEncoder().encode(orphan) + Data("\n{\"step\":4,\"lo".utf8))
+        try handle.close()
+        try run.run()
+        let steps = try String(contentsOf: run.logURL, encoding: .utf8).split(separator: "\n").map {
+            try JSONDecoder().decode(TrainLogLine.self, from: Data($0.utf8)).step
+        }
+        XCTAssertEqual(steps, [1, 2, 3, 4])
+    }
+
     /// Trains a run of `o` in `base/a` and exports its weights to `base/a.safetensors`.
     func trainAndExport(_ o: PretrainOptions, in base: URL) throws -> (Pretrainer, FlowMatchingTrainer, URL) {
         let run = try Pretrainer(options: o, source: BarsSource(), directory: base.appendingPathComponent("a"))

@@ -143,6 +143,7 @@ public final class Pretrainer {
             guard state.config == c else { throw ModelError.invalidConfig("checkpoint config differs from the run's config") }
             guard let tj = state.tokenizer else { throw ModelError.badParameter("checkpoint has no tokenizer") }
             trainer = t; tokenizer = try BPETokenizer(jsonString: tj); position = state.dataPosition
+            try trimLog(after: trainer.optimizer.step)
         } else {
             let p: ParameterSet
             if let path = o.initialWeights {
@@ -221,6 +222,21 @@ public final class Pretrainer {
         try? log?.close()
         if stepsThisRun > 0 { try TrainingCheckpoint.save(trainer, dataPosition: position, tokenizer: tokenizerJSON, to: checkpointURL) }
         return trainer
+    }
+
+    /// Drops the log's lines for steps after `step`, and any line that does not parse: a run killed
+    /// between checkpoints wrote them (the last one perhaps half), and the resumed run writes those
+    /// steps again. Rewritten atomically, and only when something is dropped.
+    func trimLog(after step: Int) throws {
+        guard let data = FileManager.default.contents(atPath: logURL.path) else { return }
+        let decoder = JSONDecoder()
+        var kept = Data()
+        for line in data.split(separator: UInt8(ascii: "\n")) {
+            guard let entry = try? decoder.decode(TrainLogLine.self, from: Data(line)), entry.step <= step else { continue }
+            kept.append(contentsOf: line)
+            kept.append(UInt8(ascii: "\n"))
+        }
+        if kept.count != data.count { try kept.write(to: logURL, options: .atomic) }
     }
 
     /// Writes the EMA weights (f16) with the config and tokenizer: the run's product.
