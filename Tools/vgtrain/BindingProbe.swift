@@ -8,9 +8,11 @@ import VGText
 
 /// `vgtrain binding-probe`: does the model use one attribute of its prompt? For benchmark prompts it
 /// renders the true clip x0, noises it to x_s with a fixed seed, and measures the model's clean-clip
-/// prediction on the object pixels (weighted by the true object coverage) twice: with the detailed
-/// caption of the true scene and with the caption of the same scene with one attribute changed
-/// (every object's colour, shape, size, motion or start position; or the background colour, measured on all pixels).
+/// prediction twice: with the detailed caption of the true scene and with the caption of the same
+/// scene with one attribute changed (every object's colour, shape, size, motion or start position; or
+/// the background colour). The error is measured on the pixels that the objects of either scene cover
+/// (the background on all pixels): over the true objects alone a larger or displaced object would cost
+/// nothing there.
 /// Both captions come from the same caption seed, so they differ in the changed words only.
 /// swapped / true > 1 means the words of that attribute steer the prediction at that noise level;
 /// 1.00 means the model ignores them.
@@ -62,9 +64,9 @@ struct BindingProbe: ParsableCommand {
             let xv = x0.floats
             for i in 0..<xv.count { xv[i] = frames[i] * 2 - 1 }
             let coverage = try Renderer.objectCoverage(p.spec, config: render)   // [F, H, W]
-            // x0 MSE of the prediction for caption `caption` at every level: (object pixels, all pixels).
+            // Per-pixel squared x0 error (summed over the channels) of the prediction for `caption`, at every level.
             // The noise of a level is the same for every caption (and whatever the level list).
-            func errors(_ caption: String, selectivity: Bool) throws -> [(object: Double, all: Double)] {
+            func errors(_ caption: String, selectivity: Bool) throws -> [[Float]] {
                 try dit.encodeText(ctx, tokens: try tokenizer.encode(caption, maxLength: c.maxTextTokens, addBos: true, addEos: true), acts: acts)
                 return try lv.map { s in
                     var rng = SeededRandom(seed: p.seed &+ UInt64(s.bitPattern))
@@ -73,14 +75,6 @@ struct BindingProbe: ParsableCommand {
                     for i in 0..<nv.count { nv[i] = (1 - s) * xv[i] + s * nv[i] }
                     try dit.unpatchify(try dit.predict(ctx, noisy: xs, level: s, acts: acts), into: pred)
                     let pv = pred.floats
-                    var objErr = 0.0, objWeight = 0.0, allErr = 0.0
-                    for px in 0..<coverage.count {
-                        var e = 0.0
-                        for ch in 0..<3 { let d = Double(pv[3 * px + ch] - xv[3 * px + ch]); e += d * d }
-                        allErr += e
-                        let w = Double(coverage[px])
-                        if w > 0 { objErr += w * e; objWeight += 3 * w }
-                    }
                     if selectivity {
                         for b in 0..<c.depth {
                             let m = try Self.selectivity(q: acts.block(b).crossQ, kv: try acts.block(b).crossKV(acts.textLength, c.modelWidth),
@@ -89,8 +83,19 @@ struct BindingProbe: ParsableCommand {
                         }
                         attentionRows += 1
                     }
-                    return (objErr / max(objWeight, 1e-9), allErr / Double(pv.count))
+                    return (0..<(pv.count / 3)).map { px in
+                        var e: Float = 0
+                        for ch in 0..<3 { let d = pv[3 * px + ch] - xv[3 * px + ch]; e += d * d }
+                        return e
+                    }
                 }
+            }
+            // Mean squared error per value, weighted per pixel (nil: every pixel alike).
+            func weightedMean(_ e: [Float], _ w: [Float]?) -> Double {
+                guard let w else { return e.reduce(0.0) { $0 + Double($1) } / Double(3 * e.count) }
+                var sum = 0.0, weight = 0.0
+                for px in e.indices where w[px] > 0 { sum += Double(w[px] * e[px]); weight += 3 * Double(w[px]) }
+                return sum / max(weight, 1e-9)
             }
             // Both captions from one caption seed, so they differ only in the changed words.
             var r1 = SplitMix64(seed: p.seed)
@@ -98,12 +103,21 @@ struct BindingProbe: ParsableCommand {
             let truth = try errors(trueCaption, selectivity: true)
             for (ai, attr) in attrs.enumerated() {
                 var r2 = SplitMix64(seed: p.seed)
-                let swapCaption = Captioner.detailed(p.spec.changing(attr), using: &r2)
+                let changedSpec = p.spec.changing(attr)
+                let swapCaption = Captioner.detailed(changedSpec, using: &r2)
                 if example[attr] == nil { example[attr] = (trueCaption, swapCaption) }
                 let swapped = try errors(swapCaption, selectivity: false)
+                // Object attributes: the pixels either scene's objects cover. Over the true objects' pixels
+                // alone, a caption that asks for a larger object (or one moving across them) would be
+                // rewarded for painting more of the frame in the object's colour.
+                var weights: [Float]?
+                if attr != .background {
+                    let changedCoverage = try Renderer.objectCoverage(changedSpec, config: render)
+                    weights = zip(coverage, changedCoverage).map { max($0, $1) }
+                }
                 for li in lv.indices {
-                    trueErr[ai][li] += attr == .background ? truth[li].all : truth[li].object
-                    swapErr[ai][li] += attr == .background ? swapped[li].all : swapped[li].object
+                    trueErr[ai][li] += weightedMean(truth[li], weights)
+                    swapErr[ai][li] += weightedMean(swapped[li], weights)
                 }
             }
         }
@@ -118,7 +132,7 @@ struct BindingProbe: ParsableCommand {
             }
             md += "| \(attr.rawValue) | " + cells.joined(separator: " | ") + " |\n"
         }
-        md += "\nEach cell: x0 MSE on the object pixels (background: all pixels) with the true caption / with the changed one = their ratio; \(n) prompts.\n"
+        md += "\nEach cell: x0 MSE on the pixels that the objects of the true or of the changed scene cover (background: all pixels) with the true caption / with the changed one = their ratio; \(n) prompts.\n"
         for attr in attrs { if let e = example[attr] { md += "\n- \(attr.rawValue): \"\(e.0)\" -> \"\(e.1)\"" } }
         md += "\n\n| DiT block | largest cross-attention weight (mean over video tokens and heads) | uniform 1 / L | logit std over the text tokens |\n|---|---|---|---|\n"
         for b in 0..<c.depth {
