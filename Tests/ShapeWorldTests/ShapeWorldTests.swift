@@ -125,6 +125,37 @@ final class ShapeWorldTests: XCTestCase {
         }
     }
 
+    /// A redrawn scene has the same detailed caption (same caption seed) as the scene it came from,
+    /// stays inside the frame with its objects apart, and moves the objects within their ninths.
+    func testRedrawnScenesKeepTheDetailedCaption() {
+        var rng = SplitMix64(seed: 12)
+        var moved = 0, objects = 0
+        for i in 0..<200 {
+            let s = SceneSampler.random(using: &rng)
+            let r = SceneSampler.redrawn(s, using: &rng)
+            var a = SplitMix64(seed: UInt64(i)), b = SplitMix64(seed: UInt64(i))
+            XCTAssertEqual(Captioner.detailed(r, using: &b), Captioner.detailed(s, using: &a))
+            XCTAssertEqual(r.background, s.background)
+            XCTAssertEqual(r.objects.count, s.objects.count)
+            for (o, p) in zip(s.objects, r.objects) {
+                XCTAssertEqual([o.shape.rawValue, o.color.rawValue, o.size.rawValue, o.motion.rawValue, o.speed.rawValue],
+                               [p.shape.rawValue, p.color.rawValue, p.size.rawValue, p.motion.rawValue, p.speed.rawValue])
+                XCTAssertEqual(StartRegion(x: p.x, y: p.y), StartRegion(x: o.x, y: o.y))
+                for k in 0...15 {
+                    let st = p.state(at: Float(k) / 15, extent: SIMD2(1, 1))
+                    XCTAssertGreaterThanOrEqual(min(st.cx - st.radius, st.cy - st.radius), 0.03)
+                    XCTAssertLessThanOrEqual(max(st.cx + st.radius, st.cy + st.radius), 0.97)
+                }
+                objects += 1
+                if abs(o.x - p.x) + abs(o.y - p.y) > 0.01 { moved += 1 }
+            }
+            for i in 0..<r.objects.count { for j in (i + 1)..<r.objects.count {
+                XCTAssertTrue(SceneSampler.apart(r.objects[i], r.objects[j], extent: SIMD2(1, 1)))
+            } }
+        }
+        XCTAssertGreaterThan(moved, objects * 3 / 4, "most objects start somewhere else in their ninth")
+    }
+
     func testSpecJSONRoundTripAndValidation() throws {
         var rng = SplitMix64(seed: 3)
         let s = SceneSampler.random(using: &rng)

@@ -52,13 +52,14 @@ final class TrainerTests: XCTestCase {
     }
 
     /// Overfitting two captioned clips: the loss must fall by a large factor in a few hundred steps.
-    func testLossFallsWhenOverfittingTwoClips() throws {
+    /// A fresh tiny model's trainer for 300 overfitting steps, and two captioned clips: a bright left
+    /// half and a dark right half (tokens 1 10 2), and the reverse (1 11 2).
+    func twoClipSetup() throws -> (FlowMatchingTrainer, [TrainingSample]) {
         let p = try ParameterSet(config: config)
         try FlowMatchingTrainer.initialize(p, seed: 2)
         var o = OptimizerConfig()
         o.learningRate = 3e-3; o.warmupSteps = 10; o.totalSteps = 300; o.weightDecay = 0
         let trainer = try FlowMatchingTrainer(config: config, params: p, optimizer: o, context: try ComputeContext(threads: 2), seed: 3)
-        // Two distinct clips: a bright left half and a dark right half, and the reverse.
         func clip(_ flip: Bool) throws -> Tensor {
             let t = try Tensor(zeros: [4, 8, 8, 3]), v = t.floats
             for f in 0..<4 { for y in 0..<8 { for x in 0..<8 { for ch in 0..<3 {
@@ -66,7 +67,11 @@ final class TrainerTests: XCTestCase {
             } } } }
             return t
         }
-        let batch = [TrainingSample(clip: try clip(false), tokens: [1, 10, 2]), TrainingSample(clip: try clip(true), tokens: [1, 11, 2])]
+        return (trainer, [TrainingSample(clip: try clip(false), tokens: [1, 10, 2]), TrainingSample(clip: try clip(true), tokens: [1, 11, 2])])
+    }
+
+    func testLossFallsWhenOverfittingTwoClips() throws {
+        let (trainer, batch) = try twoClipSetup()
         // Fixed noise levels make the loss comparable across steps.
         func evalLoss() throws -> Float {
             var l: Float = 0
@@ -82,6 +87,28 @@ final class TrainerTests: XCTestCase {
         print(String(format: "  overfit: loss %.4f -> %.4f (last step loss %.4f, grad norm %.3f)", before, after, last!.loss, last!.gradNorm))
         XCTAssertLessThan(after, before / 5)
         XCTAssertEqual(trainer.optimizer.step, 300)
+    }
+
+    /// At pure noise the prompt is all there is: two captions that differ in one token and put the
+    /// bright half of the clip on different sides must give predictions with the bright half where
+    /// each caption puts it (a word that decides *where*, not what colour).
+    func testPromptAlonePlacesTheObjectAtPureNoise() throws {
+        let (trainer, batch) = try twoClipSetup()
+        trainer.noiseLevels = NoiseLevelDistribution(pureShare: 1)
+        for _ in 0..<300 { _ = try trainer.step(batch) }
+        let model = try VideoDiT(weights: try ModelWeights(trainer.params, config: config))
+        let acts = try ModelActivations(config: config, saveForBackward: false), ctx = try ComputeContext(threads: 1)
+        let noise = try Tensor(zeros: [4, 8, 8, 3]), out = try Tensor(zeros: [4, 8, 8, 3])
+        var r = SeededRandom(seed: 9); r.fillGaussian(noise.floats)
+        for (tokens, leftBright) in [([Int32(1), 10, 2], true), ([1, 11, 2], false)] {
+            try model.encodeText(ctx, tokens: tokens, acts: acts)
+            try model.unpatchify(try model.predict(ctx, noisy: noise, level: 1, acts: acts), into: out)
+            var left: Float = 0, right: Float = 0
+            for i in 0..<out.count { if (i / 3) % 8 < 4 { left += out.floats[i] } else { right += out.floats[i] } }
+            left /= Float(out.count / 2); right /= Float(out.count / 2)
+            print(String(format: "  pure noise, caption %d: mean left half %.3f, right half %.3f", tokens[1], left, right))
+            XCTAssertGreaterThan(leftBright ? left - right : right - left, 1, "the caption must put the bright half on its side")
+        }
     }
 }
 
@@ -184,6 +211,61 @@ final class ObjectWeightTests: XCTestCase {
             }
         }
         print(String(format: "  object-weighted loss gradient: worst |error| / allowed = %.2f", worst))
+    }
+
+    /// At s = 1 a sample with caption draws trains on the weighted mean of its clip and the draws: its
+    /// gradient is the average of the K + 1 single-clip gradients (each weighted by its share of the
+    /// total loss weight; equal shares without object weights). Below s = 1 the draws are not used.
+    func testPureNoiseTargetIsTheMeanOfTheDraws() throws {
+        let t = try makeTrainer()
+        var r = SeededRandom(seed: 44)
+        let clips = try (0..<3).map { _ in try Tensor(zeros: [4, 8, 8, 3]) }, covers = try (0..<3).map { _ in try Tensor(zeros: [4, 8, 8]) }
+        for k in 0..<3 {
+            r.fillGaussian(clips[k].floats, scale: 0.5)
+            for i in 0..<covers[k].count { covers[k].floats[i] = Float(r.uniform()) < 0.3 ? Float(r.uniform()) : 0 }
+        }
+        let others = CaptionDraws(count: 2) { k, clip, coverage in
+            try clip.copy(from: clips[k + 1]); try coverage.copy(from: covers[k + 1])
+        }
+        let tokens: [Int32] = [1, 7, 2]
+        func gradient(_ sample: TrainingSample, level: Float) throws -> (loss: Float, grads: [String: [Float]]) {
+            let saved = t.rng
+            defer { t.rng = saved }
+            t.grads.zero()
+            let l = try t.accumulate(sample, weight: 1, level: level)
+            return (l, try Dictionary(uniqueKeysWithValues: t.grads.names.map { ($0, try t.grads.tensor($0).toArray()) }))
+        }
+        for lambda: Float in [0, 4] {
+            t.objectWeight = lambda
+            let pooled = try gradient(TrainingSample(clip: clips[0], tokens: tokens, objectCoverage: covers[0], captionDraws: others), level: 1)
+            let single = try (0..<3).map { try gradient(TrainingSample(clip: clips[$0], tokens: tokens, objectCoverage: covers[$0]), level: 1) }
+            // Each clip's total loss weight Σ w (3 channels per pixel).
+            let totals = covers.map { c in c.floats.reduce(Float(0)) { $0 + 3 * (1 + lambda * $1) } }
+            let share = totals.map { $0 / totals.reduce(0, +) }
+            var worst: Float = 0
+            for name in ["final.linear.weight", "blocks.1.mlp.fc2.weight", "text.blocks.0.attn.qkv.weight", "patch_embed.weight"] {
+                guard let g = pooled.grads[name] else { continue }
+                let scale = g.reduce(Float(0)) { max($0, abs($1)) }
+                for i in 0..<g.count {
+                    let expected = (0..<3).reduce(Float(0)) { $0 + share[$1] * single[$1].grads[name]![i] }
+                    worst = max(worst, abs(g[i] - expected) / scale)
+                }
+            }
+            print(String(format: "  pure-noise draws, λ = %.0f: worst |gradient - mean of the 3 single-clip gradients| / max = %.2e", lambda, worst))
+            XCTAssertLessThan(worst, 1e-4)
+            // The mean removes the spread of the clips around it: a lower loss than any single clip's average.
+            XCTAssertLessThan(pooled.loss, (0..<3).reduce(Float(0)) { $0 + share[$1] * single[$1].loss })
+            // Below s = 1 the sample's own clip is the target.
+            let below = try gradient(TrainingSample(clip: clips[0], tokens: tokens, objectCoverage: covers[0], captionDraws: others), level: 0.99)
+            let plain = try gradient(TrainingSample(clip: clips[0], tokens: tokens, objectCoverage: covers[0]), level: 0.99)
+            XCTAssertEqual(below.loss, plain.loss)
+        }
+        // Draws that throw fail the step with the draw's error.
+        struct DrawFailed: Error {}
+        let failing = CaptionDraws(count: 1) { _, _, _ in throw DrawFailed() }
+        XCTAssertThrowsError(try gradient(TrainingSample(clip: clips[0], tokens: tokens, captionDraws: failing), level: 1)) {
+            XCTAssertTrue($0 is DrawFailed)
+        }
     }
 }
 

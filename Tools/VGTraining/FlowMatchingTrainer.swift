@@ -74,8 +74,33 @@ public struct TrainingSample: Sendable {
     public var tokens: [Int32]     // [L], including bos / eos
     /// Object coverage per pixel in [0, 1] (nil: unknown, every pixel weighs the same).
     public var objectCoverage: Tensor?   // [F, H, W]
-    public init(clip: Tensor, tokens: [Int32], objectCoverage: Tensor? = nil) {
-        self.clip = clip; self.tokens = tokens; self.objectCoverage = objectCoverage
+    /// More clean clips that the caption describes equally well, for the target at s = 1 (nil: the
+    /// sample's own clip is the target at every level). See `CaptionDraws`.
+    public var captionDraws: CaptionDraws?
+    public init(clip: Tensor, tokens: [Int32], objectCoverage: Tensor? = nil, captionDraws: CaptionDraws? = nil) {
+        self.clip = clip; self.tokens = tokens; self.objectCoverage = objectCoverage; self.captionDraws = captionDraws
+    }
+}
+
+/// Clean clips drawn from p(x0 | caption): scenes that the sample's caption describes as well as it
+/// describes the sample (the same objects, colours, sizes, motions and start regions, placed anew
+/// inside those regions; or any scene for an empty caption).
+///
+/// At s = 1 the noisy clip is pure noise and tells nothing about x0, so the best prediction is
+/// E[x0 | caption], and the gradient of the squared error against one clip is that of the squared
+/// error against E[x0 | caption] plus zero-mean noise from where in its region the object happens to
+/// be. The trainer replaces the single clip by the weighted mean of the sample and its draws (the
+/// weighted squared error against K + 1 clips is, up to a constant, the squared error against their
+/// weighted mean with the mean weight), which keeps the expected gradient and removes most of that
+/// noise: the words that say *where* an object is only matter at s = 1, where the noise was drowning
+/// them (docs/PIPELINE.md, "Why the position and motion words are not read").
+public struct CaptionDraws: Sendable {
+    /// Number of draws besides the sample itself, e.g. 15.
+    public var count: Int
+    /// Writes draw k in 0..<count: a clean clip [F, H, W, 3] in [-1, 1] and its object coverage [F, H, W].
+    public var draw: @Sendable (_ k: Int, _ clip: Tensor, _ coverage: Tensor) throws -> Void
+    public init(count: Int, draw: @escaping @Sendable (_ k: Int, _ clip: Tensor, _ coverage: Tensor) throws -> Void) {
+        self.count = count; self.draw = draw
     }
 }
 
@@ -236,14 +261,19 @@ public final class FlowMatchingTrainer: @unchecked Sendable {
         let model = try VideoDiT(weights: try ModelWeights(params, config: c))
         try model.encodeText(ctx, tokens: sample.tokens, acts: acts)
         let out = try model.predict(ctx, noisy: noisy, level: s, acts: acts).floats
-        try model.patchify(sample.clip, into: target)
-        let tv = target.floats, dv = dOutput.floats
-        let sc = max(s, c.minNoiseLevel)
-        var loss: Double = 0
         let lambda = objectWeight(at: s)
         guard lambda.isFinite, lambda >= 0 else { throw ModelError.badInput("object weight \(lambda): must be finite and >= 0") }
         // Per-value weights (object-weighted loss) or none (every weight 1: the plain mean, bit for bit).
-        let w = lambda > 0 ? try sample.objectCoverage.map { try weights.patches($0, lambda: lambda, model: model).floats } : nil
+        let w: UnsafeMutableBufferPointer<Float>?
+        if s >= 1, let draws = sample.captionDraws, draws.count > 0 {
+            w = try weights.meanOfDraws(sample, draws, lambda: lambda, model: model, into: target)
+        } else {
+            try model.patchify(sample.clip, into: target)
+            w = lambda > 0 ? try sample.objectCoverage.map { try weights.patches($0, lambda: lambda, model: model).floats } : nil
+        }
+        let tv = target.floats, dv = dOutput.floats
+        let sc = max(s, c.minNoiseLevel)
+        var loss: Double = 0
         let n = w.map { Float($0.reduce(0.0) { $0 + Double($1) }) } ?? Float(out.count)
         for i in 0..<out.count {
             let wi = w?[i] ?? 1, diff = out[i] - tv[i]
@@ -326,9 +356,51 @@ final class LaneResults: @unchecked Sendable {
 final class LossWeights: @unchecked Sendable {
     let pixels: Tensor    // [F, H, W, 3]
     let patched: Tensor   // [T, P]
+    let config: ModelConfig
+    /// Scratch of `meanOfDraws`, made on first use: one draw's clip [F, H, W, 3] and coverage
+    /// [F, H, W], and the running sums Σ w and Σ w x0 [F, H, W, 3].
+    var drawClip: Tensor?, drawCoverage: Tensor?, sumW: Tensor?, sumWX: Tensor?
     init(config c: ModelConfig) throws {
+        config = c
         pixels = try Tensor.uninitialized([c.frames, c.height, c.width, 3])
         patched = try Tensor.uninitialized([c.tokens, c.patchValues])
+    }
+
+    /// The target at s = 1 from the sample and its caption draws: per value, the weighted mean
+    /// Σ_k w_k x_k / Σ_k w_k of the K + 1 clips (into `target`, as patches), and, returned, the mean
+    /// weight Σ_k w_k / (K + 1) as patches (w_k = 1 + λ c_k, or 1 without coverage: then nil is
+    /// returned and the target is the plain mean).
+    func meanOfDraws(_ sample: TrainingSample, _ draws: CaptionDraws, lambda: Float, model: VideoDiT,
+                     into target: Tensor) throws -> UnsafeMutableBufferPointer<Float>? {
+        let c = config, shape = [c.frames, c.height, c.width, 3]
+        guard sample.clip.shape == shape else { throw ModelError.badInput("clip \(sample.clip.shape), expected \(shape)") }
+        if drawClip == nil {
+            drawClip = try Tensor(zeros: shape); drawCoverage = try Tensor(zeros: [c.frames, c.height, c.width])
+            sumW = try Tensor(zeros: shape); sumWX = try Tensor(zeros: shape)
+        }
+        let weighted = lambda > 0 && sample.objectCoverage != nil
+        let sw = sumW!.floats, swx = sumWX!.floats, n = sw.count
+        func add(_ clip: UnsafeMutableBufferPointer<Float>, _ coverage: UnsafeMutableBufferPointer<Float>?) throws {
+            if let cv = coverage {
+                guard cv.count * 3 == n else { throw ModelError.badInput("object coverage of \(cv.count) values, expected \(n / 3)") }
+            }
+            for p in 0..<(n / 3) {
+                let wp = weighted ? 1 + lambda * min(max(coverage![p], 0), 1) : 1
+                for ch in 0..<3 { sw[3 * p + ch] += wp; swx[3 * p + ch] += wp * clip[3 * p + ch] }
+            }
+        }
+        for i in 0..<n { sw[i] = 0; swx[i] = 0 }
+        try add(sample.clip.floats, weighted ? sample.objectCoverage!.floats : nil)
+        for k in 0..<draws.count {
+            try draws.draw(k, drawClip!, drawCoverage!)
+            try add(drawClip!.floats, weighted ? drawCoverage!.floats : nil)
+        }
+        let meanClip = drawClip!.floats, px = pixels.floats, count = Float(draws.count + 1)
+        for i in 0..<n { meanClip[i] = swx[i] / sw[i]; px[i] = sw[i] / count }
+        try model.patchify(drawClip!, into: target)
+        guard weighted else { return nil }
+        try model.patchify(pixels, into: patched)
+        return patched.floats
     }
 
     /// The weights of `coverage` ([F, H, W] in [0, 1]) as patches; throws for a wrong shape.

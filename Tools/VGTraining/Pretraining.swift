@@ -11,10 +11,15 @@ public protocol CaptionedClipSource: Sendable {
     /// Writes where example `index`'s objects are (`[F, H, W]` coverage in [0, 1]) into `coverage`;
     /// returns false when the source does not know (the default), and the sample is weighted evenly.
     func objectCoverage(_ index: Int, into coverage: Tensor) throws -> Bool
+    /// `count` more clean clips that example `index`'s caption (or, when `captionDropped`, the empty
+    /// caption) describes as well as it describes the example, for the pure-noise target (see
+    /// `CaptionDraws`); nil when the source cannot tell (the default), e.g. for web captions that may be wrong.
+    func captionDraws(_ index: Int, captionDropped: Bool, count: Int) -> CaptionDraws?
 }
 
 extension CaptionedClipSource {
     public func objectCoverage(_ index: Int, into coverage: Tensor) throws -> Bool { false }
+    public func captionDraws(_ index: Int, captionDropped: Bool, count: Int) -> CaptionDraws? { nil }
 }
 
 /// Settings of a pretraining (or fine-tuning) run, stored beside its outputs.
@@ -52,6 +57,9 @@ public struct PretrainOptions: Codable, Sendable {
     /// How a fresh model's weights start (options files from before this field decode as `.gpt2`,
     /// the rule those runs used).
     public var initialization: WeightInitialization = .xavier
+    /// Clips averaged into the target of a pure-noise (s = 1) sample besides its own, drawn from what
+    /// its caption says (`CaptionDraws`), e.g. 15; 0 = the sample's own clip, as in phases 1-13.
+    public var pureNoiseDraws: Int = 0
     public init() {}
 
     /// Whether any level weights object pixels (then the source's coverage maps are needed).
@@ -59,7 +67,7 @@ public struct PretrainOptions: Codable, Sendable {
 
     enum CodingKeys: String, CodingKey {
         case model, optimizer, batchSize, steps, seed, captionDropout, checkpointEvery, tokenizerCorpus, threads, lanes, noiseLevels, initialWeights, objectWeight
-        case objectWeightHigh, objectWeightHighFrom, initialization
+        case objectWeightHigh, objectWeightHighFrom, initialization, pureNoiseDraws
     }
 
     /// Decodes options files written before `lanes` / `noiseLevels` / `initialWeights` existed too.
@@ -81,6 +89,7 @@ public struct PretrainOptions: Codable, Sendable {
         objectWeightHigh = try c.decodeIfPresent(Float.self, forKey: .objectWeightHigh)
         objectWeightHighFrom = try c.decodeIfPresent(Float.self, forKey: .objectWeightHighFrom) ?? 0.9
         initialization = try c.decodeIfPresent(WeightInitialization.self, forKey: .initialization) ?? .gpt2
+        pureNoiseDraws = try c.decodeIfPresent(Int.self, forKey: .pureNoiseDraws) ?? 0
     }
 
     public func validate() throws {
@@ -91,6 +100,7 @@ public struct PretrainOptions: Codable, Sendable {
         }
         try noiseLevels.validate()
         guard (1...64).contains(lanes) else { throw ModelError.invalidConfig("pretrain options: lanes must be 1...64") }
+        guard (0...1024).contains(pureNoiseDraws) else { throw ModelError.invalidConfig("pretrain options: pureNoiseDraws must be 0...1024") }
         guard objectWeight.isFinite, objectWeight >= 0 else { throw ModelError.invalidConfig("pretrain options: objectWeight must be finite and >= 0") }
         if let h = objectWeightHigh {
             guard h.isFinite, h >= 0, objectWeightHighFrom.isFinite, (0...1).contains(objectWeightHighFrom) else {
@@ -206,7 +216,8 @@ public final class Pretrainer {
                 let drop = Float(r.uniform()) < o.captionDropout
                 let tokens = drop ? empty : try tokenizer.encode(caption, maxLength: c.maxTextTokens, addBos: true, addEos: true)
                 let known = o.usesObjectCoverage ? try source.objectCoverage(index, into: coverages[b]) : false
-                batch.append(TrainingSample(clip: clips[b], tokens: tokens, objectCoverage: known ? coverages[b] : nil))
+                let draws = o.pureNoiseDraws > 0 ? source.captionDraws(index, captionDropped: drop, count: o.pureNoiseDraws) : nil
+                batch.append(TrainingSample(clip: clips[b], tokens: tokens, objectCoverage: known ? coverages[b] : nil, captionDraws: draws))
             }
             let stats = try trainer.step(batch)
             position += o.batchSize

@@ -19,8 +19,37 @@ struct ShapeWorldSource: CaptionedClipSource {
         let dst = clip.floats
         guard r.frames.count == dst.count else { throw CLIError("clip of \(r.frames.count) values for a \(clip.shape) tensor") }
         for i in 0..<dst.count { dst[i] = r.frames[i] * 2 - 1 }            // [0, 1] -> [-1, 1]
+        return usesWebCaption(index) ? r.captions.web : r.captions.detailed
+    }
+
+    /// Whether example `index` is captioned with its web alt text (else with its detailed caption).
+    func usesWebCaption(_ index: Int) -> Bool {
         var rng = SeededRandom(seed: stream.clipSeed(index) ^ 0x5EB_CA97)
-        return Float(rng.uniform()) < webShare ? r.captions.web : r.captions.detailed
+        return Float(rng.uniform()) < webShare
+    }
+
+    /// For a detailed caption: the example's objects (shape, colour, size, motion, speed, in order)
+    /// on its background, placed anew with each object kept to the ninth of the frame it starts in,
+    /// non-round shapes turned anew — what the caption says, and nothing it does not. For an empty
+    /// caption: random scenes. None for a web caption, which may leave out or get wrong any
+    /// attribute. Draws are clean (the example may be degraded) and seeded by index and k.
+    func captionDraws(_ index: Int, captionDropped: Bool, count: Int) -> CaptionDraws? {
+        guard count > 0, captionDropped || !usesWebCaption(index) else { return nil }
+        let stream = self.stream, base = stream.clipSeed(index) ^ 0xD8A7_5C11
+        let m = Float(min(stream.config.height, stream.config.width))
+        let extent = SIMD2(Float(stream.config.width) / m, Float(stream.config.height) / m)
+        let truth = captionDropped ? nil : stream.spec(at: index)
+        return CaptionDraws(count: count) { k, clip, coverage in
+            var rng = SplitMix64(seed: base &+ UInt64(k + 1) &* 0x9E37_79B9_7F4A_7C15)
+            let spec = truth.map { SceneSampler.redrawn($0, extent: extent, using: &rng) } ?? SceneSampler.random(using: &rng, extent: extent)
+            let frames = try Renderer.render(spec, config: stream.config), cov = try Renderer.objectCoverage(spec, config: stream.config)
+            let dst = clip.floats, cdst = coverage.floats
+            guard frames.count == dst.count, cov.count == cdst.count else {
+                throw CLIError("draw of \(frames.count) values for a \(clip.shape) tensor")
+            }
+            for i in 0..<dst.count { dst[i] = frames[i] * 2 - 1 }
+            for i in 0..<cdst.count { cdst[i] = cov[i] }
+        }
     }
 
     /// The clean scene's object coverage (a degraded clip's blur or jitter moves edges by a pixel or
@@ -74,6 +103,7 @@ struct Pretrain: ParsableCommand {
     @Option(help: "Start from these exported weights (safetensors with config and tokenizer) with a fresh optimizer.") var initFrom: String?
     @Option(help: "How a fresh model's weights start: xavier (DiT's rule) or gpt2 (std 0.02 everywhere, phases 1-12).") var initialization = "xavier"
     @Option(help: "Stop after this many seconds (the checkpoint lets a later run continue).") var timeLimit: Double?
+    @Option(help: "Clips averaged into a pure-noise sample's target besides its own, drawn from what its detailed (or empty) caption says (0 = off).") var pureNoiseDraws = 0
 
     func run() throws {
         var o = PretrainOptions()
@@ -87,6 +117,7 @@ struct Pretrain: ParsableCommand {
         o.initialWeights = initFrom
         o.objectWeight = objectWeight
         o.objectWeightHigh = objectWeightHigh; o.objectWeightHighFrom = objectWeightHighFrom
+        o.pureNoiseDraws = pureNoiseDraws
         guard let scheme = WeightInitialization(rawValue: initialization) else {
             throw CLIError("--initialization: one of \(WeightInitialization.allCases.map(\.rawValue).joined(separator: ", ")) (got \"\(initialization)\")")
         }

@@ -34,6 +34,22 @@ public enum SceneSampler {
         return SceneSpec(objects: [o], background: Background(color: .white))
     }
 
+    /// Another scene that a detailed caption of `spec` describes equally well: the same objects
+    /// (shape, colour, size, motion, speed, in order) on the same background, each started anew
+    /// inside the ninth of the frame it starts in (a detailed caption names only that ninth), non-round
+    /// shapes turned anew (captions never name a rotation). `spec` itself when no such placement is
+    /// found (crowded scenes). Training uses these draws to average out, at pure noise, where in its
+    /// ninth an object happens to be.
+    public static func redrawn(_ spec: SceneSpec, extent: SIMD2<Float> = SIMD2(1, 1), using rng: inout SplitMix64) -> SceneSpec {
+        let objects = spec.objects.map { o -> ObjectSpec in
+            var z = o
+            if !o.shape.isRound { z.rotation = rng.uniform(0, 360) }
+            return z
+        }
+        let regions = spec.objects.map { Optional(StartRegion(x: $0.x, y: $0.y)) }
+        return place(objects, background: spec.background, extent: extent, regions: regions, using: &rng) ?? spec
+    }
+
     /// A random object of a given colour (rotation only for non-round shapes).
     public static func randomObject(color: ColorName, using rng: inout SplitMix64) -> ObjectSpec {
         let shape = rng.pick(ShapeKind.allCases) ?? .circle
