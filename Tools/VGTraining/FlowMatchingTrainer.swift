@@ -92,8 +92,8 @@ public struct TrainingSample: Sendable {
 /// be. The trainer replaces the single clip by the weighted mean of the sample and its draws (the
 /// weighted squared error against K + 1 clips is, up to a constant, the squared error against their
 /// weighted mean with the mean weight), which keeps the expected gradient and removes most of that
-/// noise: the words that say *where* an object is only matter at s = 1, where the noise was drowning
-/// them (docs/PIPELINE.md, "Why the position and motion words are not read").
+/// noise. (It was built to help the start-position words, which only matter near s = 1; measured, it
+/// is not what makes them read — a long plateau is: docs/PIPELINE.md, "Session 8".)
 public struct CaptionDraws: Sendable {
     /// Number of draws besides the sample itself, e.g. 15.
     public var count: Int
