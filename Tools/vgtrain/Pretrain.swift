@@ -16,10 +16,22 @@ struct ShapeWorldSource: CaptionedClipSource {
 
     func example(_ index: Int, into clip: Tensor) throws -> String {
         let r = try stream.record(at: index).clip
-        let dst = clip.floats
-        guard r.frames.count == dst.count else { throw CLIError("clip of \(r.frames.count) values for a \(clip.shape) tensor") }
-        for i in 0..<dst.count { dst[i] = r.frames[i] * 2 - 1 }            // [0, 1] -> [-1, 1]
+        try Self.write(frames: r.frames, into: clip)
         return usesWebCaption(index) ? r.captions.web : r.captions.detailed
+    }
+
+    /// Rendered frames in [0, 1] -> `clip` in [-1, 1], the model's range.
+    static func write(frames: [Float], into clip: Tensor) throws {
+        let dst = clip.floats
+        guard frames.count == dst.count else { throw CLIError("clip of \(frames.count) values for a \(clip.shape) tensor") }
+        for i in 0..<dst.count { dst[i] = frames[i] * 2 - 1 }
+    }
+
+    /// A coverage map -> `coverage`.
+    static func write(coverage cov: [Float], into coverage: Tensor) throws {
+        let dst = coverage.floats
+        guard cov.count == dst.count else { throw CLIError("coverage of \(cov.count) values for a \(coverage.shape) tensor") }
+        for i in 0..<dst.count { dst[i] = cov[i] }
     }
 
     /// Whether example `index` is captioned with its web alt text (else with its detailed caption).
@@ -35,30 +47,20 @@ struct ShapeWorldSource: CaptionedClipSource {
     /// attribute. Draws are clean (the example may be degraded) and seeded by index and k.
     func captionDraws(_ index: Int, captionDropped: Bool, count: Int) -> CaptionDraws? {
         guard count > 0, captionDropped || !usesWebCaption(index) else { return nil }
-        let stream = self.stream, base = stream.clipSeed(index) ^ 0xD8A7_5C11
-        let m = Float(min(stream.config.height, stream.config.width))
-        let extent = SIMD2(Float(stream.config.width) / m, Float(stream.config.height) / m)
+        let stream = self.stream, base = stream.clipSeed(index) ^ 0xD8A7_5C11, extent = stream.config.extent
         let truth = captionDropped ? nil : stream.spec(at: index)
         return CaptionDraws(count: count) { k, clip, coverage in
             var rng = SplitMix64(seed: base &+ UInt64(k + 1) &* 0x9E37_79B9_7F4A_7C15)
             let spec = truth.map { SceneSampler.redrawn($0, extent: extent, using: &rng) } ?? SceneSampler.random(using: &rng, extent: extent)
-            let frames = try Renderer.render(spec, config: stream.config), cov = try Renderer.objectCoverage(spec, config: stream.config)
-            let dst = clip.floats, cdst = coverage.floats
-            guard frames.count == dst.count, cov.count == cdst.count else {
-                throw CLIError("draw of \(frames.count) values for a \(clip.shape) tensor")
-            }
-            for i in 0..<dst.count { dst[i] = frames[i] * 2 - 1 }
-            for i in 0..<cdst.count { cdst[i] = cov[i] }
+            try Self.write(frames: try Renderer.render(spec, config: stream.config), into: clip)
+            try Self.write(coverage: try Renderer.objectCoverage(spec, config: stream.config), into: coverage)
         }
     }
 
     /// The clean scene's object coverage (a degraded clip's blur or jitter moves edges by a pixel or
     /// two; the weights only say where to look harder).
     func objectCoverage(_ index: Int, into coverage: Tensor) throws -> Bool {
-        let cov = try Renderer.objectCoverage(stream.spec(at: index), config: stream.config)
-        let dst = coverage.floats
-        guard cov.count == dst.count else { throw CLIError("coverage of \(cov.count) values for a \(coverage.shape) tensor") }
-        for i in 0..<dst.count { dst[i] = cov[i] }
+        try Self.write(coverage: try Renderer.objectCoverage(stream.spec(at: index), config: stream.config), into: coverage)
         return true
     }
 }

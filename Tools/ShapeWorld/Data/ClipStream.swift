@@ -63,8 +63,7 @@ public struct ClipStream: Sendable {
     }
 
     func sceneSpec(_ rng: inout SplitMix64) -> SceneSpec {
-        let m = Float(min(config.height, config.width))
-        return SceneSampler.random(using: &rng, extent: SIMD2(Float(config.width) / m, Float(config.height) / m))
+        SceneSampler.random(using: &rng, extent: config.extent)
     }
 
     /// Clip `index` with the degradations applied to it (if any).
@@ -90,8 +89,7 @@ public struct ClipStream: Sendable {
                                dimension: QualityDimension? = nil) throws -> PreferencePair {
         let s = clipSeed(index)
         var rng = SplitMix64(seed: s).derived(0x9A1)
-        let m = Float(min(config.height, config.width))
-        let spec = SceneSampler.random(using: &rng, extent: SIMD2(Float(config.width) / m, Float(config.height) / m))
+        let spec = SceneSampler.random(using: &rng, extent: config.extent)
         let clean = try Renderer.clip(spec, config: config, seed: s, captionOptions: captionOptions)
         let kinds = DegradationKind.allCases.filter { dimension == nil || $0.dimension == dimension }
         let d = Degradation(rng.pick(kinds) ?? .noise, strength: rng.uniform(strength.lowerBound, strength.upperBound))

@@ -20,7 +20,7 @@ public enum Renderer {
         var out = [Float](repeating: 0, count: f * plane) // [F, H, W, 3]
         let bg = background(spec.background, height: h, width: w) // [H, W, 3]
         let m = Float(min(h, w))
-        let extent = SIMD2(Float(w) / m, Float(h) / m)
+        let extent = config.extent
         out.withUnsafeMutableBufferPointer { buf in
             guard let base = buf.baseAddress else { return }
             bg.withUnsafeBufferPointer { b in
@@ -49,7 +49,7 @@ public enum Renderer {
         let (f, h, w) = (config.frames, config.height, config.width)
         var out = [Float](repeating: 0, count: f * h * w) // [F, H, W]
         let m = Float(min(h, w))
-        let extent = SIMD2(Float(w) / m, Float(h) / m)
+        let extent = config.extent
         out.withUnsafeMutableBufferPointer { buf in
             for fi in 0..<f {
                 let t = clipTime(frame: fi, of: f), plane = fi * h * w

@@ -180,6 +180,13 @@ public struct RenderConfig: Codable, Hashable, Sendable {
         self.fps = fps
     }
 
+    /// The frame's sides in min-dim units (the unit of object positions and sizes): (1, 1) for a
+    /// square frame, (width / height, 1) for a wide one.
+    public var extent: SIMD2<Float> {
+        let m = Float(min(height, width))
+        return SIMD2(Float(width) / m, Float(height) / m)
+    }
+
     /// The largest F * H * W a clip may have (2^27: 1.5 GiB of Float32 RGB).
     public static let maxPixels = 1 << 27
 
