@@ -13,6 +13,20 @@ final class ClipStreamTests: XCTestCase {
         XCTAssertEqual(s.spec(at: 17), a.clip.spec, "spec(at:) is the scene record(at:) renders")
     }
 
+    func testMaxObjectsNarrowsTheStreamAndDefaultsToTheFullWorld() throws {
+        let full = ClipStream(seed: 9), single = ClipStream(seed: 9, maxObjects: 1)
+        let fullCounts = (0..<60).map { full.spec(at: $0).objects.count }
+        XCTAssertEqual(Set(fullCounts), [1, 2, 3], "the default stream keeps scenes of 1, 2 and 3 objects")
+        XCTAssertEqual(full.maxObjects, SceneSpec.maxObjects)
+        for i in 0..<60 {
+            let s = single.spec(at: i)
+            XCTAssertEqual(s.objects.count, 1)
+            // A scene that had one object anyway is the same scene (the cap changes nothing else).
+            if fullCounts[i] == 1 { XCTAssertEqual(s, full.spec(at: i)) }
+        }
+        XCTAssertEqual(try single.record(at: 4).clip.spec, single.spec(at: 4))
+    }
+
     func testDegradedShareAndPreferencePairs() throws {
         let clean = try ClipStream(seed: 1, degradedShare: 0).records(0..<40)
         XCTAssertTrue(clean.allSatisfy { $0.degradations.isEmpty })

@@ -16,6 +16,8 @@ struct NarrowedShapeWorldSource: CaptionedClipSource {
     let config: RenderConfig
     let singleObject: Bool, staticObjects: Bool, yellowOnBlack: Bool
     let captions: CaptionForm
+    /// When not empty, every object gets one of these motions (picked per scene) at fast speed.
+    var motions: [Motion] = []
 
     func spec(_ index: Int) -> SceneSpec {
         var rng = SplitMix64(seed: UInt64(index) &* 0x9E37_79B9_7F4A_7C15 &+ 7)
@@ -23,6 +25,9 @@ struct NarrowedShapeWorldSource: CaptionedClipSource {
             let s = SceneSampler.random(using: &rng)
             var objects = singleObject ? [s.objects[0]] : s.objects
             if staticObjects { for i in objects.indices { objects[i].motion = .static } }
+            if !motions.isEmpty {
+                for i in objects.indices { objects[i].motion = rng.pick(motions) ?? .static; objects[i].speed = .fast }
+            }
             var background = s.background
             if yellowOnBlack { objects[0].color = .yellow; background = Background(color: .black) }
             if let placed = SceneSampler.place(objects, background: background, using: &rng) { return placed }
@@ -79,7 +84,8 @@ struct NarrowedShapeWorldSource: CaptionedClipSource {
 ///       swift test -c release --filter PlacementExperiment
 ///
 /// PLACE_CAPTIONS (detailed | region | short), PLACE_YELLOW=1, PLACE_DRAWS (caption draws, default 15),
-/// PLACE_LR, PLACE_HEADS, PLACE_TEXT_DEPTH, PLACE_DEPTH.
+/// PLACE_LR, PLACE_HEADS, PLACE_TEXT_DEPTH, PLACE_DEPTH. PLACE_MOTIONS=right,left gives every object one of
+/// these motions (fast) and scores the motion words instead of the region words.
 final class PlacementExperiment: XCTestCase {
     func testPlacementExperiment() throws {
         let env = ProcessInfo.processInfo.environment
@@ -105,7 +111,11 @@ final class PlacementExperiment: XCTestCase {
         }
         let source = NarrowedShapeWorldSource(config: RenderConfig(frames: 8, height: 32, width: 32, fps: 8),
                                               singleObject: env["PLACE_SINGLE"] == "1", staticObjects: env["PLACE_STATIC"] == "1",
-                                              yellowOnBlack: env["PLACE_YELLOW"] == "1", captions: form)
+                                              yellowOnBlack: env["PLACE_YELLOW"] == "1", captions: form,
+                                              motions: try (env["PLACE_MOTIONS"].map { $0.split(separator: ",") } ?? []).map {
+                                                  guard let m = Motion(rawValue: String($0)) else { throw CLIFailure("PLACE_MOTIONS: unknown motion \($0)") }
+                                                  return m
+                                              })
         let dir = FileManager.default.temporaryDirectory.appendingPathComponent("placement-\(UUID())")
         try FileManager.default.createDirectory(at: dir, withIntermediateDirectories: true)
         defer { try? FileManager.default.removeItem(at: dir) }
@@ -120,6 +130,29 @@ final class PlacementExperiment: XCTestCase {
         let acts = try ModelActivations(config: o.model, saveForBackward: false), ctx = try ComputeContext(threads: 1)
         let noise = try Tensor(zeros: [8, 32, 32, 3]), out = try Tensor(zeros: [8, 32, 32, 3])
         var rng = SeededRandom(seed: 9); rng.fillGaussian(noise.floats)
+        if !source.motions.isEmpty {
+            // Motion mode: "a big yellow disc starting at the centre" moving fast left or right, at pure
+            // noise. Per frame, the mean prediction of the right half minus the left half; the score is
+            // half the difference between the two prompts of (last frame - first frame): about the
+            // object's contrast times its travel share when the motion words are read, 0 when not.
+            var shift: [Float] = []
+            for m in [Motion.right, .left] {
+                let o = ObjectSpec(shape: .circle, color: .yellow, size: .large, motion: m, speed: .fast, x: 0.5, y: 0.5)
+                var crng = SplitMix64(seed: 5)
+                let caption = Captioner.detailed(SceneSpec(objects: [o], background: Background(color: .black)), using: &crng)
+                try model.encodeText(ctx, tokens: try tokenizer.encode(caption, maxLength: 64, addBos: true, addEos: true), acts: acts)
+                try model.unpatchify(try model.predict(ctx, noisy: noise, level: 1, acts: acts), into: out)
+                var perFrame = [Float](repeating: 0, count: 8)
+                for i in 0..<out.count {
+                    let p = i / 3, x = p % 32, f = p / (32 * 32)
+                    perFrame[f] += (x < 16 ? -1 : 1) * out.floats[i] / Float(32 * 32 * 3 / 2)
+                }
+                print("\(caption)\n  right-minus-left per frame: " + perFrame.map { String(format: "%.3f", $0) }.joined(separator: " "))
+                shift.append(perFrame[7] - perFrame[0])
+            }
+            print(String(format: "motion score %.3f", (shift[0] - shift[1]) / 2))
+            return
+        }
         var score: Float = 0
         for (ri, region) in ["top-left", "top-right", "bottom-left", "bottom-right"].enumerated() {
             let caption = switch form {

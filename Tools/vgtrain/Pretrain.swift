@@ -90,6 +90,7 @@ struct Pretrain: ParsableCommand {
     @Option(help: "Model config as JSON (a file or inline); default: the built-in default config.") var config: String?
     @Option(help: "Share of degraded clips.") var degradedShare: Float = 0.33
     @Option(help: "Share of web-noisy captions.") var webShare: Float = 0.5
+    @Option(help: "Most objects per scene (1-\(SceneSpec.maxObjects)); 1 narrows the stream to single-object scenes.") var maxObjects = SceneSpec.maxObjects
     @Option(help: "Share of empty captions (classifier-free guidance).") var captionDropout: Float = 0.1
     @Option(help: "Write the EMA weights (f16 safetensors) here when done.") var export: String?
     @Option(help: "Noise levels: shift k of sigmoid(u) (the sampler's grid shift; 1 = none).") var noiseShift: Float = 1
@@ -142,11 +143,17 @@ struct Pretrain: ParsableCommand {
         }
         o.optimizer.learningRate = lr; o.optimizer.warmupSteps = warmup; o.optimizer.totalSteps = steps
         do { try o.validate() } catch { throw CLIError("\(error)") }
+        guard (1...SceneSpec.maxObjects).contains(maxObjects) else { throw CLIError("--max-objects: 1...\(SceneSpec.maxObjects) (got \(maxObjects))") }
+        guard (0...1).contains(degradedShare), (0...1).contains(webShare) else { throw CLIError("--degraded-share and --web-share are shares in [0, 1]") }
         let render = RenderConfig(frames: o.model.frames, height: o.model.height, width: o.model.width, fps: 8)
-        let source = ShapeWorldSource(stream: ClipStream(config: render, seed: seed, degradedShare: degradedShare), webShare: webShare)
+        let source = ShapeWorldSource(stream: ClipStream(config: render, seed: seed, degradedShare: degradedShare, maxObjects: maxObjects),
+                                       webShare: webShare)
         let dir = URL(fileURLWithPath: out)
         let run = try Pretrainer(options: o, source: source, directory: dir)
         try JSONEncoder().encode(o).write(to: dir.appendingPathComponent("options.json"))
+        // The data mix is the source's, not the trainer's: recorded beside the options.
+        let mix: [String: Double] = ["degradedShare": Double(degradedShare), "webShare": Double(webShare), "maxObjects": Double(maxObjects)]
+        try JSONEncoder().encode(mix).write(to: dir.appendingPathComponent("data-mix.json"))
         let start = Date()
         let tty = isatty(2) != 0
         var avg: Float = 0

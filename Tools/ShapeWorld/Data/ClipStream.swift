@@ -44,13 +44,17 @@ public struct ClipStream: Sendable {
     public var degradedShare: Float
     /// Caption imperfection rates.
     public var captionOptions: CaptionOptions
+    /// Most objects in a scene, 1...`SceneSpec.maxObjects` (`SceneSampler.random`'s 1 / 2 / 3 split,
+    /// capped): 1 narrows the stream to single-object scenes (a curriculum step, docs/PIPELINE.md).
+    public var maxObjects: Int
 
     public init(config: RenderConfig = .standard, seed: UInt64 = 0, degradedShare: Float = 0,
-                captionOptions: CaptionOptions = .init()) {
+                captionOptions: CaptionOptions = .init(), maxObjects: Int = SceneSpec.maxObjects) {
         self.config = config
         self.seed = seed
         self.degradedShare = degradedShare
         self.captionOptions = captionOptions
+        self.maxObjects = maxObjects
     }
 
     /// The seed of clip `index`.
@@ -63,7 +67,7 @@ public struct ClipStream: Sendable {
     }
 
     func sceneSpec(_ rng: inout SplitMix64) -> SceneSpec {
-        SceneSampler.random(using: &rng, extent: config.extent)
+        SceneSampler.random(using: &rng, maxObjects: maxObjects, extent: config.extent)
     }
 
     /// Clip `index` with the degradations applied to it (if any).
