@@ -152,7 +152,9 @@ struct Pretrain: ParsableCommand {
         let run = try Pretrainer(options: o, source: source, directory: dir)
         try JSONEncoder().encode(o).write(to: dir.appendingPathComponent("options.json"))
         // The data mix is the source's, not the trainer's: recorded beside the options.
-        let mix: [String: Double] = ["degradedShare": Double(degradedShare), "webShare": Double(webShare), "maxObjects": Double(maxObjects)]
+        // (Through the shortest decimal text of the Float, so 0.33 reads 0.33, not 0.33000001311302185.)
+        func decimal(_ v: Float) -> Double { Double("\(v)") ?? Double(v) }
+        let mix: [String: Double] = ["degradedShare": decimal(degradedShare), "webShare": decimal(webShare), "maxObjects": Double(maxObjects)]
         try JSONEncoder().encode(mix).write(to: dir.appendingPathComponent("data-mix.json"))
         let start = Date()
         let tty = isatty(2) != 0
