@@ -149,13 +149,20 @@ struct Pretrain: ParsableCommand {
         let source = ShapeWorldSource(stream: ClipStream(config: render, seed: seed, degradedShare: degradedShare, maxObjects: maxObjects),
                                        webShare: webShare)
         let dir = URL(fileURLWithPath: out)
-        let run = try Pretrainer(options: o, source: source, directory: dir)
-        try JSONEncoder().encode(o).write(to: dir.appendingPathComponent("options.json"))
-        // The data mix is the source's, not the trainer's: recorded beside the options.
+        // The data mix is the source's, not the trainer's: recorded beside the options. A run that resumes
+        // must draw from the same stream, so a checkpointed run with another recorded mix is refused.
         // (Through the shortest decimal text of the Float, so 0.33 reads 0.33, not 0.33000001311302185.)
         func decimal(_ v: Float) -> Double { Double("\(v)") ?? Double(v) }
         let mix: [String: Double] = ["degradedShare": decimal(degradedShare), "webShare": decimal(webShare), "maxObjects": Double(maxObjects)]
-        try JSONEncoder().encode(mix).write(to: dir.appendingPathComponent("data-mix.json"))
+        let mixURL = dir.appendingPathComponent("data-mix.json")
+        let run = try Pretrainer(options: o, source: source, directory: dir)
+        if FileManager.default.fileExists(atPath: run.checkpointURL.path), let data = try? Data(contentsOf: mixURL),
+           let recorded = try? JSONDecoder().decode([String: Double].self, from: data), recorded != mix {
+            func text(_ m: [String: Double]) -> String { m.sorted { $0.key < $1.key }.map { "\($0.key) \($0.value)" }.joined(separator: ", ") }
+            throw CLIError("\(out) was trained on the data mix (\(text(recorded))) and this command asks for (\(text(mix))); resume with the same --degraded-share, --web-share and --max-objects, or use a new --out")
+        }
+        try JSONEncoder().encode(o).write(to: dir.appendingPathComponent("options.json"), options: .atomic)
+        try JSONEncoder().encode(mix).write(to: mixURL, options: .atomic)
         let start = Date()
         let tty = isatty(2) != 0
         var avg: Float = 0
