@@ -27,6 +27,39 @@ final class ClipStreamTests: XCTestCase {
         XCTAssertEqual(try single.record(at: 4).clip.spec, single.spec(at: 4))
     }
 
+    func testUprightShareTurnsOnlyRotationsAndDefaultsToEveryRotation() throws {
+        let any = ClipStream(seed: 11), upright = ClipStream(seed: 11, uprightShare: 1), half = ClipStream(seed: 11, uprightShare: 0.5)
+        XCTAssertEqual(any.uprightShare, 0)
+        var turned = 0, nonRound = 0, halfUpright = 0
+        for i in 0..<80 {
+            let a = any.spec(at: i), u = upright.spec(at: i), h = half.spec(at: i)
+            XCTAssertEqual(u.objects.count, a.objects.count)
+            XCTAssertEqual(u.background, a.background)
+            for (x, y) in zip(a.objects, u.objects) {
+                // Shape, colour, size, motion, speed and position are the default stream's.
+                var z = y; z.rotation = x.rotation
+                XCTAssertEqual(z, x)
+                if !x.shape.isRound {
+                    nonRound += 1
+                    XCTAssertEqual(y.rotation, 0, "share 1 shows every non-round shape upright")
+                    if x.rotation != 0 { turned += 1 }
+                }
+            }
+            halfUpright += h.objects.filter { !$0.shape.isRound && $0.rotation == 0 }.count
+        }
+        XCTAssertGreaterThan(nonRound, 40)
+        XCTAssertEqual(turned, nonRound, "the default stream turns shapes any way")
+        XCTAssertGreaterThan(halfUpright, nonRound / 4)
+        XCTAssertLessThan(halfUpright, nonRound * 3 / 4)
+        XCTAssertEqual(try upright.record(at: 3).clip.spec, upright.spec(at: 3))
+        // Caption draws follow the same share; at share 0 they are the draws of before.
+        let spec = upright.spec(at: 5)
+        var r1 = SplitMix64(seed: 42), r2 = SplitMix64(seed: 42)
+        XCTAssertEqual(SceneSampler.redrawn(spec, uprightShare: 0, using: &r1), SceneSampler.redrawn(spec, using: &r2))
+        var r3 = SplitMix64(seed: 42)
+        XCTAssertTrue(SceneSampler.redrawn(spec, uprightShare: 1, using: &r3).objects.allSatisfy { $0.shape.isRound || $0.rotation == 0 })
+    }
+
     func testDegradedShareAndPreferencePairs() throws {
         let clean = try ClipStream(seed: 1, degradedShare: 0).records(0..<40)
         XCTAssertTrue(clean.allSatisfy { $0.degradations.isEmpty })

@@ -42,7 +42,8 @@ struct ShapeWorldSource: CaptionedClipSource {
 
     /// For a detailed caption: the example's objects (shape, colour, size, motion, speed, in order)
     /// on its background, placed anew with each object kept to the ninth of the frame it starts in,
-    /// non-round shapes turned anew — what the caption says, and nothing it does not. For an empty
+    /// non-round shapes turned anew (upright at the stream's upright share) — what the caption says,
+    /// and nothing it does not. For an empty
     /// caption: random scenes. None for a web caption, which may leave out or get wrong any
     /// attribute. Draws are clean (the example may be degraded) and seeded by index and k.
     func captionDraws(_ index: Int, captionDropped: Bool, count: Int) -> CaptionDraws? {
@@ -51,7 +52,8 @@ struct ShapeWorldSource: CaptionedClipSource {
         let truth = captionDropped ? nil : stream.spec(at: index)
         return CaptionDraws(count: count) { k, clip, coverage in
             var rng = SplitMix64(seed: base &+ UInt64(k + 1) &* 0x9E37_79B9_7F4A_7C15)
-            let spec = truth.map { SceneSampler.redrawn($0, extent: extent, using: &rng) } ?? SceneSampler.random(using: &rng, extent: extent)
+            let spec = truth.map { SceneSampler.redrawn($0, extent: extent, uprightShare: stream.uprightShare, using: &rng) }
+                ?? SceneSampler.random(using: &rng, extent: extent)
             try Self.write(frames: try Renderer.render(spec, config: stream.config), into: clip)
             try Self.write(coverage: try Renderer.objectCoverage(spec, config: stream.config), into: coverage)
         }
@@ -91,6 +93,7 @@ struct Pretrain: ParsableCommand {
     @Option(help: "Share of degraded clips.") var degradedShare: Float = 0.33
     @Option(help: "Share of web-noisy captions.") var webShare: Float = 0.5
     @Option(help: "Most objects per scene (1-\(SceneSpec.maxObjects)); 1 narrows the stream to single-object scenes.") var maxObjects = SceneSpec.maxObjects
+    @Option(help: "Share of non-round objects shown upright (rotation 0) instead of turned any way (0 = every rotation alike).") var uprightShare: Float = 0
     @Option(help: "Share of empty captions (classifier-free guidance).") var captionDropout: Float = 0.1
     @Option(help: "Write the EMA weights (f16 safetensors) here when done.") var export: String?
     @Option(help: "Noise levels: shift k of sigmoid(u) (the sampler's grid shift; 1 = none).") var noiseShift: Float = 1
@@ -144,22 +147,26 @@ struct Pretrain: ParsableCommand {
         o.optimizer.learningRate = lr; o.optimizer.warmupSteps = warmup; o.optimizer.totalSteps = steps
         do { try o.validate() } catch { throw CLIError("\(error)") }
         guard (1...SceneSpec.maxObjects).contains(maxObjects) else { throw CLIError("--max-objects: 1...\(SceneSpec.maxObjects) (got \(maxObjects))") }
-        guard (0...1).contains(degradedShare), (0...1).contains(webShare) else { throw CLIError("--degraded-share and --web-share are shares in [0, 1]") }
+        guard (0...1).contains(degradedShare), (0...1).contains(webShare), (0...1).contains(uprightShare) else {
+            throw CLIError("--degraded-share, --web-share and --upright-share are shares in [0, 1]")
+        }
         let render = RenderConfig(frames: o.model.frames, height: o.model.height, width: o.model.width, fps: 8)
-        let source = ShapeWorldSource(stream: ClipStream(config: render, seed: seed, degradedShare: degradedShare, maxObjects: maxObjects),
+        let source = ShapeWorldSource(stream: ClipStream(config: render, seed: seed, degradedShare: degradedShare, maxObjects: maxObjects,
+                                                           uprightShare: uprightShare),
                                        webShare: webShare)
         let dir = URL(fileURLWithPath: out)
         // The data mix is the source's, not the trainer's: recorded beside the options. A run that resumes
         // must draw from the same stream, so a checkpointed run with another recorded mix is refused.
         // (Through the shortest decimal text of the Float, so 0.33 reads 0.33, not 0.33000001311302185.)
         func decimal(_ v: Float) -> Double { Double("\(v)") ?? Double(v) }
-        let mix: [String: Double] = ["degradedShare": decimal(degradedShare), "webShare": decimal(webShare), "maxObjects": Double(maxObjects)]
+        var mix: [String: Double] = ["degradedShare": decimal(degradedShare), "webShare": decimal(webShare), "maxObjects": Double(maxObjects)]
+        if uprightShare > 0 { mix["uprightShare"] = decimal(uprightShare) }   // absent at 0, as in the runs before it existed
         let mixURL = dir.appendingPathComponent("data-mix.json")
         let run = try Pretrainer(options: o, source: source, directory: dir)
         if FileManager.default.fileExists(atPath: run.checkpointURL.path), let data = try? Data(contentsOf: mixURL),
            let recorded = try? JSONDecoder().decode([String: Double].self, from: data), recorded != mix {
             func text(_ m: [String: Double]) -> String { m.sorted { $0.key < $1.key }.map { "\($0.key) \($0.value)" }.joined(separator: ", ") }
-            throw CLIError("\(out) was trained on the data mix (\(text(recorded))) and this command asks for (\(text(mix))); resume with the same --degraded-share, --web-share and --max-objects, or use a new --out")
+            throw CLIError("\(out) was trained on the data mix (\(text(recorded))) and this command asks for (\(text(mix))); resume with the same --degraded-share, --web-share, --max-objects and --upright-share, or use a new --out")
         }
         try JSONEncoder().encode(o).write(to: dir.appendingPathComponent("options.json"), options: .atomic)
         try JSONEncoder().encode(mix).write(to: mixURL, options: .atomic)

@@ -27,10 +27,19 @@ struct Probe: ParsableCommand {
     @Option(help: "Caption level: detailed or terse.") var caption = "detailed"
     @Option(help: "Threads.") var threads = 2
     @Option(help: "Write a PNG: per prompt the truth, then the prediction at each level (every 4th frame).") var sheet: String?
+    @Option(help: "Render the noised input with every object turned into this shape (circle, square, triangle, ring, star), judged against the prompt's own shapes: whether the shape word overrides what the input shows at each level (with --judge, only objects whose prompted shape differs are counted for shape).") var inputShape: String?
+    @Flag(help: "Also score each level's prompted x0 prediction with ShapeBench: which attributes the model's estimate of the clean clip already carries at that level.") var judge = false
 
     func run() throws {
         let lv = try parseNoiseLevels(levels)
         guard caption == "detailed" || caption == "terse" else { throw CLIError("--caption takes detailed or terse") }
+        var swapTo: ShapeKind?
+        if let inputShape {
+            guard let k = ShapeKind(rawValue: inputShape) else {
+                throw CLIError("--input-shape: one of \(ShapeKind.allCases.map(\.rawValue).joined(separator: ", ")) (got \"\(inputShape)\")")
+            }
+            swapTo = k
+        }
         let m = try EvaluationModel(path: model, ema: ema)
         let (c, tokenizer, dit, render) = (m.config, m.tokenizer, m.dit, m.render)
         let ctx = try ComputeContext(threads: threads)
@@ -43,9 +52,13 @@ struct Probe: ParsableCommand {
         // Sums over prompts: [level] x0 MSE with the prompt, with the empty prompt, and of the clip's own mean colour.
         var mseCond = [Double](repeating: 0, count: lv.count), mseEmpty = mseCond
         var meanColourMSE: Double = 0
+        // With --judge: [level] ShapeBench checks of the prompted x0 prediction, per attribute (right, all).
+        var judged = [[String: (right: Int, all: Int)]](repeating: [:], count: lv.count)
         var strips: [(rgb: [UInt8], width: Int, height: Int)] = []
         for (pi, p) in prompts.enumerated() {
-            let frames = try renderPrompt(p, config: render, degradations: [])
+            var input = p
+            if let swapTo { for i in input.spec.objects.indices { input.spec.objects[i].shape = swapTo } }
+            let frames = try renderPrompt(input, config: render, degradations: [])
             let xv = x0.floats
             for i in 0..<xv.count { xv[i] = frames[i] * 2 - 1 }
             // The error of the best constant colour: what a model that only got the global tint right would reach.
@@ -69,6 +82,13 @@ struct Probe: ParsableCommand {
                     var err: Double = 0
                     for i in 0..<pv.count { let d = Double(pv[i] - xv[i]); err += d * d }
                     if isCond { mseCond[li] += err / Double(pv.count) } else { mseEmpty[li] += err / Double(pv.count) }
+                    if isCond, judge {
+                        let report = try ShapeBench.score(frames: pv.map { min(1, max(0, ($0 + 1) / 2)) }, config: render, spec: p.spec, id: p.id)
+                        for check in report.checks where !(check.attribute == "shape" && check.expected == swapTo?.rawValue) {
+                            let t = judged[li][check.attribute] ?? (0, 0)
+                            judged[li][check.attribute] = (t.right + (check.correct ? 1 : 0), t.all + 1)
+                        }
+                    }
                     if isCond, sheet != nil, pi < 6 {
                         strips.append(Sheet.strip(pv.map { min(1, max(0, ($0 + 1) / 2)) }, config: render, every: 4, scale: 1))
                     }
@@ -81,6 +101,18 @@ struct Probe: ParsableCommand {
             md += String(format: "| %.2f | %.4f | %.4f | %.2f |\n", s, a, b, b / max(a, 1e-12))
         }
         md += String(format: "\n(%d %@ prompts; a constant per-clip mean colour scores x0 MSE %.4f)\n", n, caption, meanColourMSE / Double(n))
+        if judge {
+            let names = ShapeBench.attributes
+            md += "\nShapeBench on the prompted x0 prediction (accuracy, checks in brackets):\n\n| noise level s | " + names.joined(separator: " | ") + " |\n"
+            md += "|---|" + String(repeating: "---|", count: names.count) + "\n"
+            for (li, s) in lv.enumerated() {
+                let cells = names.map { a -> String in
+                    guard let t = judged[li][a], t.all > 0 else { return "-" }
+                    return String(format: "%.3f (%d)", Double(t.right) / Double(t.all), t.all)
+                }
+                md += String(format: "| %.2f | ", s) + cells.joined(separator: " | ") + " |\n"
+            }
+        }
         print(md)
         if let sheet, !strips.isEmpty {
             // Per prompt: truth, then one strip per level, side by side in a row.

@@ -47,14 +47,22 @@ public struct ClipStream: Sendable {
     /// Most objects in a scene, 1...`SceneSpec.maxObjects` (`SceneSampler.random`'s 1 / 2 / 3 split,
     /// capped): 1 narrows the stream to single-object scenes (a curriculum step, docs/PIPELINE.md).
     public var maxObjects: Int
+    /// Share of non-round objects shown upright (rotation 0) instead of turned any way, e.g. 0.8 (0 =
+    /// the world as it is, every rotation alike). Captions never name a rotation, so under uniform
+    /// rotations the mean of a square, triangle or star at high noise is close to a disc; a canonical
+    /// pose, as photographs mostly have, gives each shape word a mean of its own (docs/PIPELINE.md,
+    /// "Session 11"). Drawn from a stream of its own, so everything else about a clip is the same as
+    /// at share 0.
+    public var uprightShare: Float
 
     public init(config: RenderConfig = .standard, seed: UInt64 = 0, degradedShare: Float = 0,
-                captionOptions: CaptionOptions = .init(), maxObjects: Int = SceneSpec.maxObjects) {
+                captionOptions: CaptionOptions = .init(), maxObjects: Int = SceneSpec.maxObjects, uprightShare: Float = 0) {
         self.config = config
         self.seed = seed
         self.degradedShare = degradedShare
         self.captionOptions = captionOptions
         self.maxObjects = maxObjects
+        self.uprightShare = uprightShare
     }
 
     /// The seed of clip `index`.
@@ -67,7 +75,15 @@ public struct ClipStream: Sendable {
     }
 
     func sceneSpec(_ rng: inout SplitMix64) -> SceneSpec {
-        SceneSampler.random(using: &rng, maxObjects: maxObjects, extent: config.extent)
+        var spec = SceneSampler.random(using: &rng, maxObjects: maxObjects, extent: config.extent)
+        if uprightShare > 0 {
+            // Placement keeps circumcircles apart, which no rotation changes.
+            var turn = rng.derived(0x0B_0197)
+            for i in spec.objects.indices where !spec.objects[i].shape.isRound && turn.chance(uprightShare) {
+                spec.objects[i].rotation = 0
+            }
+        }
+        return spec
     }
 
     /// Clip `index` with the degradations applied to it (if any).

@@ -39,11 +39,14 @@ public enum SceneSampler {
     /// inside the ninth of the frame it starts in (a detailed caption names only that ninth), non-round
     /// shapes turned anew (captions never name a rotation). `spec` itself when no such placement is
     /// found (crowded scenes). Training uses these draws to average out, at pure noise, where in its
-    /// ninth an object happens to be.
-    public static func redrawn(_ spec: SceneSpec, extent: SIMD2<Float> = SIMD2(1, 1), using rng: inout SplitMix64) -> SceneSpec {
+    /// ninth an object happens to be. With `uprightShare` p > 0 a non-round shape is turned the way a
+    /// stream with that share turns it: upright (rotation 0) with probability p, else any way
+    /// (`ClipStream.uprightShare`); at p = 0 the draws are the same as without it.
+    public static func redrawn(_ spec: SceneSpec, extent: SIMD2<Float> = SIMD2(1, 1), uprightShare: Float = 0,
+                               using rng: inout SplitMix64) -> SceneSpec {
         let objects = spec.objects.map { o -> ObjectSpec in
             var z = o
-            if !o.shape.isRound { z.rotation = rng.uniform(0, 360) }
+            if !o.shape.isRound { z.rotation = uprightShare > 0 && rng.chance(uprightShare) ? 0 : rng.uniform(0, 360) }
             return z
         }
         let regions = spec.objects.map { Optional(StartRegion(x: $0.x, y: $0.y)) }
