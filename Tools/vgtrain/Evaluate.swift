@@ -35,6 +35,7 @@ struct Evaluate: ParsableCommand {
     @Option(help: "Output directory for the JSON reports and markdown tables.") var out: String
     @Option(help: "Write a contact sheet PNG of the first 8 prompts (detailed captions).") var sheet: String?
     @Option(help: "Caption levels to run: detailed, terse or both.") var levels = "both"
+    @Flag(help: "Also score the x0 prediction of every sampling step (trace-<level>.md): at which noise level the sampler settles each attribute, and which shapes its predictions show on the way.") var trace = false
     @Option(help: "Instead of a model, score rendered clips: 'truth' (each prompt's own scene, the ceiling) or 'shuffled' (another prompt's scene, by a fixed permutation: the chance level of each attribute).")
     var baseline: String?
 
@@ -54,6 +55,8 @@ struct Evaluate: ParsableCommand {
         guard runLevels.allSatisfy({ $0 == "detailed" || $0 == "terse" }) else { throw CLIError("--levels takes detailed, terse or both") }
         for level in runLevels {
             var reports: [VideoReport] = []
+            // With --trace: [step] (level, checks per attribute (right, all), shape verdicts by name).
+            var traced: [(level: Float, checks: [String: (right: Int, all: Int)], shapes: [String: Int])] = []
             for (i, p) in prompts.enumerated() {
                 let caption = level == "detailed" ? p.detailed : p.terse
                 let tokens = try tokenizer.encode(caption, maxLength: config.maxTextTokens, addBos: true, addEos: true)
@@ -62,7 +65,20 @@ struct Evaluate: ParsableCommand {
                                                              stochasticity: stochasticity))
                 var it = sampler.makeIterator()
                 var last: Tensor?
-                while let step = it.next() { last = step.clip }
+                var k = 0
+                while let step = it.next() {
+                    last = step.clip
+                    if trace {
+                        if traced.count <= k { traced.append((FlowSampler.grid(steps: steps, shift: shift ?? config.samplingShift)[k], [:], [:])) }
+                        let x0 = step.predicted.toArray().map { min(1, max(0, ($0 + 1) / 2)) }
+                        for check in try ShapeBench.score(frames: x0, config: render, spec: p.spec, id: p.id).checks {
+                            let t = traced[k].checks[check.attribute] ?? (0, 0)
+                            traced[k].checks[check.attribute] = (t.right + (check.correct ? 1 : 0), t.all + 1)
+                            if check.attribute == "shape" { traced[k].shapes[check.observed, default: 0] += 1 }
+                        }
+                    }
+                    k += 1
+                }
                 if let e = it.error { throw CLIError("sampling \(p.id): \(e)") }
                 guard let clip = last else { throw CLIError("no steps") }
                 let frames = clip.toArray().map { min(1, max(0, ($0 + 1) / 2)) }
@@ -78,6 +94,7 @@ struct Evaluate: ParsableCommand {
             }
             let report = BenchReport(reports: reports)
             try report.json().write(to: URL(fileURLWithPath: out).appendingPathComponent("\(level).json"))
+            if trace { try writeText(traceTable(traced, level: level, prompts: prompts.count), to: URL(fileURLWithPath: out).appendingPathComponent("trace-\(level).md").path) }
             tables.append(report.markdown(title: "ShapeBench, \(level) prompts (\(prompts.count) prompts, \(steps) steps, guidance \(guidance)"
                                           + (shift.map { ", shift \($0)" } ?? "") + (stochasticity > 0 ? ", SDE a = \(stochasticity))" : ")")))
         }
@@ -89,6 +106,25 @@ struct Evaluate: ParsableCommand {
             try VideoIO.writePNG(rgb: s.rgb, width: s.width, height: s.height, to: sheet)
             print("wrote \(sheet)")
         }
+    }
+
+    /// The --trace table: per sampling step, the level it starts from, each attribute's accuracy on
+    /// that step's x0 prediction, and the shape verdicts.
+    func traceTable(_ rows: [(level: Float, checks: [String: (right: Int, all: Int)], shapes: [String: Int])], level: String, prompts: Int) -> String {
+        let names = ShapeBench.attributes, shapes = ShapeKind.allCases.map(\.rawValue)
+        var md = "ShapeBench on each sampling step's x0 prediction, \(level) prompts (\(prompts) prompts, \(steps) steps, guidance \(guidance)); "
+            + "accuracy (checks), then how many shape verdicts were each shape\n\n"
+            + "| step | from s | " + names.joined(separator: " | ") + " | " + shapes.joined(separator: " | ") + " |\n"
+            + "|---|---|" + String(repeating: "---|", count: names.count + shapes.count) + "\n"
+        for (k, r) in rows.enumerated() {
+            let cells = names.map { a -> String in
+                guard let t = r.checks[a], t.all > 0 else { return "-" }
+                return String(format: "%.3f (%d)", Double(t.right) / Double(t.all), t.all)
+            }
+            md += String(format: "| %d | %.3f | ", k + 1, r.level) + cells.joined(separator: " | ") + " | "
+                + shapes.map { "\(r.shapes[$0] ?? 0)" }.joined(separator: " | ") + " |\n"
+        }
+        return md
     }
 
     /// Scores rendered ground truth against the prompts (the ceiling) or against the next prompt's

@@ -85,8 +85,11 @@ struct Probe: ParsableCommand {
                     if isCond, judge {
                         let report = try ShapeBench.score(frames: pv.map { min(1, max(0, ($0 + 1) / 2)) }, config: render, spec: p.spec, id: p.id)
                         for check in report.checks where !(check.attribute == "shape" && check.expected == swapTo?.rawValue) {
-                            let t = judged[li][check.attribute] ?? (0, 0)
-                            judged[li][check.attribute] = (t.right + (check.correct ? 1 : 0), t.all + 1)
+                            // Prompted circles are counted apart too: a model that draws discs gets them right for free.
+                            for key in [check.attribute] + (check.attribute == "shape" && check.expected != ShapeKind.circle.rawValue ? ["shape, not circle"] : []) {
+                                let t = judged[li][key] ?? (0, 0)
+                                judged[li][key] = (t.right + (check.correct ? 1 : 0), t.all + 1)
+                            }
                         }
                     }
                     if isCond, sheet != nil, pi < 6 {
@@ -102,7 +105,7 @@ struct Probe: ParsableCommand {
         }
         md += String(format: "\n(%d %@ prompts; a constant per-clip mean colour scores x0 MSE %.4f)\n", n, caption, meanColourMSE / Double(n))
         if judge {
-            let names = ShapeBench.attributes
+            let names = ShapeBench.attributes + ["shape, not circle"]
             md += "\nShapeBench on the prompted x0 prediction (accuracy, checks in brackets):\n\n| noise level s | " + names.joined(separator: " | ") + " |\n"
             md += "|---|" + String(repeating: "---|", count: names.count) + "\n"
             for (li, s) in lv.enumerated() {
