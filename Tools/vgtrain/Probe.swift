@@ -11,7 +11,10 @@ import VGVideo
 /// renders the true clip x0, noises it to x_s with a fixed seed, and measures the model's clean-clip
 /// prediction against x0 with the prompt and with the empty prompt. The gap between the two says how
 /// much the text steers the model at each level; the error at s = 1 says whether it has learned the
-/// layout a caption implies (background colour, objects) or only a mean grey.
+/// layout a caption implies (background colour, objects) or only a mean grey. With `--judge` it also
+/// scores each level's prompted prediction with ShapeBench; with `--input-shape` the input (and the
+/// clip the errors are measured against) has every object turned into one shape, while ShapeBench
+/// still judges against the prompt's own shapes.
 struct Probe: ParsableCommand {
     static let configuration = CommandConfiguration(
         abstract: "Per-noise-level x0 error of a model with and without the prompt (a training diagnostic).",
