@@ -152,3 +152,20 @@ func benchmarkPrompts(limit: Int) -> [BenchmarkPrompt] {
     let n = max(1, min(limit, all.count))
     return (0..<n).map { all[$0 * all.count / n] }
 }
+
+/// ShapeBench checks counted per attribute (or any key), for the diagnostics that judge many clips
+/// at once (`probe --judge`, `evaluate --trace`).
+struct CheckTally {
+    private(set) var counts: [String: (right: Int, all: Int)] = [:]
+
+    mutating func add(_ check: AttributeCheck, as key: String? = nil) {
+        let k = key ?? check.attribute, t = counts[k] ?? (0, 0)
+        counts[k] = (t.right + (check.correct ? 1 : 0), t.all + 1)
+    }
+
+    /// "accuracy (checks)", or "-" when nothing was counted under `key`.
+    func cell(_ key: String) -> String {
+        guard let t = counts[key], t.all > 0 else { return "-" }
+        return String(format: "%.3f (%d)", Double(t.right) / Double(t.all), t.all)
+    }
+}

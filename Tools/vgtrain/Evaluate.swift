@@ -56,7 +56,7 @@ struct Evaluate: ParsableCommand {
         for level in runLevels {
             var reports: [VideoReport] = []
             // With --trace: [step] (level, checks per attribute (right, all), shape verdicts by name).
-            var traced: [(level: Float, checks: [String: (right: Int, all: Int)], shapes: [String: Int])] = []
+            var traced: [(level: Float, checks: CheckTally, shapes: [String: Int])] = []
             for (i, p) in prompts.enumerated() {
                 let caption = level == "detailed" ? p.detailed : p.terse
                 let tokens = try tokenizer.encode(caption, maxLength: config.maxTextTokens, addBos: true, addEos: true)
@@ -69,11 +69,10 @@ struct Evaluate: ParsableCommand {
                 while let step = it.next() {
                     last = step.clip
                     if trace {
-                        if traced.count <= k { traced.append((FlowSampler.grid(steps: steps, shift: shift ?? config.samplingShift)[k], [:], [:])) }
+                        if traced.count <= k { traced.append((FlowSampler.grid(steps: steps, shift: shift ?? config.samplingShift)[k], CheckTally(), [:])) }
                         let x0 = step.predicted.toArray().map { min(1, max(0, ($0 + 1) / 2)) }
                         for check in try ShapeBench.score(frames: x0, config: render, spec: p.spec, id: p.id).checks {
-                            let t = traced[k].checks[check.attribute] ?? (0, 0)
-                            traced[k].checks[check.attribute] = (t.right + (check.correct ? 1 : 0), t.all + 1)
+                            traced[k].checks.add(check)
                             if check.attribute == "shape" { traced[k].shapes[check.observed, default: 0] += 1 }
                         }
                     }
@@ -110,18 +109,14 @@ struct Evaluate: ParsableCommand {
 
     /// The --trace table: per sampling step, the level it starts from, each attribute's accuracy on
     /// that step's x0 prediction, and the shape verdicts.
-    func traceTable(_ rows: [(level: Float, checks: [String: (right: Int, all: Int)], shapes: [String: Int])], level: String, prompts: Int) -> String {
+    func traceTable(_ rows: [(level: Float, checks: CheckTally, shapes: [String: Int])], level: String, prompts: Int) -> String {
         let names = ShapeBench.attributes, shapes = ShapeKind.allCases.map(\.rawValue)
         var md = "ShapeBench on each sampling step's x0 prediction, \(level) prompts (\(prompts) prompts, \(steps) steps, guidance \(guidance)); "
             + "accuracy (checks), then how many shape verdicts were each shape\n\n"
             + "| step | from s | " + names.joined(separator: " | ") + " | " + shapes.joined(separator: " | ") + " |\n"
             + "|---|---|" + String(repeating: "---|", count: names.count + shapes.count) + "\n"
         for (k, r) in rows.enumerated() {
-            let cells = names.map { a -> String in
-                guard let t = r.checks[a], t.all > 0 else { return "-" }
-                return String(format: "%.3f (%d)", Double(t.right) / Double(t.all), t.all)
-            }
-            md += String(format: "| %d | %.3f | ", k + 1, r.level) + cells.joined(separator: " | ") + " | "
+            md += String(format: "| %d | %.3f | ", k + 1, r.level) + names.map { r.checks.cell($0) }.joined(separator: " | ") + " | "
                 + shapes.map { "\(r.shapes[$0] ?? 0)" }.joined(separator: " | ") + " |\n"
         }
         return md

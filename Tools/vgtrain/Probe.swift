@@ -56,7 +56,7 @@ struct Probe: ParsableCommand {
         var mseCond = [Double](repeating: 0, count: lv.count), mseEmpty = mseCond
         var meanColourMSE: Double = 0
         // With --judge: [level] ShapeBench checks of the prompted x0 prediction, per attribute (right, all).
-        var judged = [[String: (right: Int, all: Int)]](repeating: [:], count: lv.count)
+        var judged = [CheckTally](repeating: CheckTally(), count: lv.count)
         var strips: [(rgb: [UInt8], width: Int, height: Int)] = []
         for (pi, p) in prompts.enumerated() {
             var input = p
@@ -89,10 +89,8 @@ struct Probe: ParsableCommand {
                         let report = try ShapeBench.score(frames: pv.map { min(1, max(0, ($0 + 1) / 2)) }, config: render, spec: p.spec, id: p.id)
                         for check in report.checks where !(check.attribute == "shape" && check.expected == swapTo?.rawValue) {
                             // Prompted circles are counted apart too: a model that draws discs gets them right for free.
-                            for key in [check.attribute] + (check.attribute == "shape" && check.expected != ShapeKind.circle.rawValue ? ["shape, not circle"] : []) {
-                                let t = judged[li][key] ?? (0, 0)
-                                judged[li][key] = (t.right + (check.correct ? 1 : 0), t.all + 1)
-                            }
+                            judged[li].add(check)
+                            if check.attribute == "shape", check.expected != ShapeKind.circle.rawValue { judged[li].add(check, as: "shape, not circle") }
                         }
                     }
                     if isCond, sheet != nil, pi < 6 {
@@ -112,11 +110,7 @@ struct Probe: ParsableCommand {
             md += "\nShapeBench on the prompted x0 prediction (accuracy, checks in brackets):\n\n| noise level s | " + names.joined(separator: " | ") + " |\n"
             md += "|---|" + String(repeating: "---|", count: names.count) + "\n"
             for (li, s) in lv.enumerated() {
-                let cells = names.map { a -> String in
-                    guard let t = judged[li][a], t.all > 0 else { return "-" }
-                    return String(format: "%.3f (%d)", Double(t.right) / Double(t.all), t.all)
-                }
-                md += String(format: "| %.2f | ", s) + cells.joined(separator: " | ") + " |\n"
+                md += String(format: "| %.2f | ", s) + names.map { judged[li].cell($0) }.joined(separator: " | ") + " |\n"
             }
         }
         print(md)
