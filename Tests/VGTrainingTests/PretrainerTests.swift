@@ -72,6 +72,23 @@ final class PretrainerTests: XCTestCase {
         XCTAssertThrowsError(try Pretrainer(options: o, source: CoveredBarsSource(), directory: base))
     }
 
+    /// The outline term resumes exactly (it is in the options the checkpoint is resumed with), changes
+    /// the run, and a negative or non-finite weight is refused.
+    func testStopAndResumeWithOutlineTerm() throws {
+        var o = options()
+        o.lanes = 2; o.edgeWeight = 2
+        let outlined = try stopAndResume(o)
+        let base = FileManager.default.temporaryDirectory.appendingPathComponent("plain-\(UUID().uuidString)")
+        defer { try? FileManager.default.removeItem(at: base) }
+        o.edgeWeight = 0
+        let plain = try Pretrainer(options: o, source: BarsSource(), directory: base).run()
+        XCTAssertNotEqual(try plain.params.tensor("final.linear.weight").toArray(), try outlined.params.tensor("final.linear.weight").toArray())
+        for bad: Float in [-1, .nan, .infinity] {
+            o.edgeWeight = bad
+            XCTAssertThrowsError(try Pretrainer(options: o, source: BarsSource(), directory: base))
+        }
+    }
+
     @discardableResult
     func stopAndResume(_ o: PretrainOptions, source: CaptionedClipSource = BarsSource()) throws -> FlowMatchingTrainer {
         let base = FileManager.default.temporaryDirectory.appendingPathComponent("pretrain-\(UUID().uuidString)")
@@ -227,6 +244,7 @@ final class PretrainerTests: XCTestCase {
         XCTAssertNil(o.initialWeights)
         XCTAssertEqual(o.lanes, 1)
         XCTAssertEqual(o.objectWeight, 0)
+        XCTAssertEqual(o.edgeWeight, 0)
         XCTAssertEqual(o.model, options().model)
     }
 }

@@ -136,6 +136,9 @@ public final class FlowMatchingTrainer: @unchecked Sendable {
     /// A different λ for noise levels s >= `from` (nil: `objectWeight` at every level), e.g. (20, 0.9):
     /// where only the prompt can tell an object's colour and place (docs/PIPELINE.md, phase 11).
     public var highNoiseObjectWeight: (weight: Float, from: Float)?
+    /// Weight μ of the outline term (`EdgeLoss`): the loss becomes (Σ w (x̂ - x)² + μ Σ (Δe)²) / (Σ w s²),
+    /// e.g. 1; 0 (the default) leaves the loss as it was, bit for bit.
+    public var edgeWeight: Float = 0
 
     /// The object weight λ at noise level s.
     public func objectWeight(at s: Float) -> Float {
@@ -146,6 +149,7 @@ public final class FlowMatchingTrainer: @unchecked Sendable {
     let backward: ModelBackward
     let noisy: Tensor, target: Tensor, dOutput: Tensor
     let weights: LossWeights
+    let edges: EdgeScratch
     /// Lanes of data-parallel steps (empty: samples run one after the other on `ctx`).
     var lanes: [Lane] = []
     /// Per-sample noise drawn ahead of a multi-lane step.
@@ -156,6 +160,7 @@ public final class FlowMatchingTrainer: @unchecked Sendable {
         let ctx: ComputeContext, acts: ModelActivations, backward: ModelBackward
         let noisy: Tensor, target: Tensor, dOutput: Tensor, grads: ParameterSet
         let weights: LossWeights
+        let edges: EdgeScratch
         init(config c: ModelConfig, ctx: ComputeContext, grads: ParameterSet) throws {
             self.ctx = ctx; self.grads = grads
             acts = try ModelActivations(config: c, saveForBackward: true)
@@ -163,6 +168,7 @@ public final class FlowMatchingTrainer: @unchecked Sendable {
             noisy = try Tensor(zeros: [c.frames, c.height, c.width, 3])
             target = try Tensor(zeros: [c.tokens, c.patchValues]); dOutput = try Tensor(zeros: [c.tokens, c.patchValues])
             weights = try LossWeights(config: c)
+            edges = try EdgeScratch(config: c)
         }
     }
 
@@ -197,6 +203,7 @@ public final class FlowMatchingTrainer: @unchecked Sendable {
         target = try Tensor(zeros: [config.tokens, config.patchValues])
         dOutput = try Tensor(zeros: [config.tokens, config.patchValues])
         weights = try LossWeights(config: config)
+        edges = try EdgeScratch(config: config)
     }
 
     /// Initial weights under `scheme` (see `WeightInitialization`). Under both, norm scales start at
@@ -248,13 +255,14 @@ public final class FlowMatchingTrainer: @unchecked Sendable {
         let s = fixedLevel ?? noiseLevels.sample(&rng)
         rng.fillGaussian(noisy.floats)
         return try train(sample, level: s, weight: weight, ctx: ctx, acts: acts, backward: backward, noisy: noisy,
-                         target: target, dOutput: dOutput, weights: weights, grads: grads)
+                         target: target, dOutput: dOutput, weights: weights, edges: edges, grads: grads)
     }
 
     /// Forward and backward of one sample whose noise is already in `noisy` (mixed in place with the
     /// clean clip to x_s); returns its loss and adds `weight` times its gradient to `grads`.
     func train(_ sample: TrainingSample, level s: Float, weight: Float, ctx: ComputeContext, acts: ModelActivations, backward: ModelBackward,
-               noisy: Tensor, target: Tensor, dOutput: Tensor, weights: LossWeights, grads: ParameterSet) throws -> Float {
+               noisy: Tensor, target: Tensor, dOutput: Tensor, weights: LossWeights, edges: EdgeScratch,
+               grads: ParameterSet) throws -> Float {
         let c = config
         let x0 = sample.clip.floats, xs = noisy.floats
         for i in 0..<xs.count { xs[i] = (1 - s) * x0[i] + s * xs[i] }
@@ -279,6 +287,10 @@ public final class FlowMatchingTrainer: @unchecked Sendable {
             let wi = w?[i] ?? 1, diff = out[i] - tv[i]
             loss += Double(wi * diff * diff)
             dv[i] = weight * 2 * wi * diff / (n * sc * sc)
+        }
+        if edgeWeight > 0 {
+            guard edgeWeight.isFinite else { throw ModelError.badInput("edge weight \(edgeWeight): must be finite and >= 0") }
+            loss += Double(edgeWeight) * (try edges.add(output: out, target: tv, scale: weight * edgeWeight / (n * sc * sc), model: model, into: dv))
         }
         try backward.backward(ctx, model: model, acts: acts, dOutput: dOutput, grads: grads)
         return Float(loss) / (n * sc * sc)
@@ -321,7 +333,8 @@ public final class FlowMatchingTrainer: @unchecked Sendable {
                     try lane.noisy.copy(from: buffers[i])
                     results.loss[i] = try self.train(batch[i], level: drawn[i], weight: weight, ctx: lane.ctx, acts: lane.acts,
                                                      backward: lane.backward, noisy: lane.noisy, target: lane.target,
-                                                     dOutput: lane.dOutput, weights: lane.weights, grads: lane.grads)
+                                                     dOutput: lane.dOutput, weights: lane.weights, edges: lane.edges,
+                                                     grads: lane.grads)
                 } catch { results.errors[i] = error }
             }
         }

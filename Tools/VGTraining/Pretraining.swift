@@ -60,6 +60,9 @@ public struct PretrainOptions: Codable, Sendable {
     /// Clips averaged into the target of a pure-noise (s = 1) sample besides its own, drawn from what
     /// its caption says (`CaptionDraws`), e.g. 15; 0 = the sample's own clip, as in phases 1-13.
     public var pureNoiseDraws: Int = 0
+    /// Weight μ of the outline term (`EdgeLoss`, the error of neighbouring pixels' differences), e.g. 1;
+    /// 0 = the loss of phases 1-24.
+    public var edgeWeight: Float = 0
     public init() {}
 
     /// Whether any level weights object pixels (then the source's coverage maps are needed).
@@ -67,7 +70,7 @@ public struct PretrainOptions: Codable, Sendable {
 
     enum CodingKeys: String, CodingKey {
         case model, optimizer, batchSize, steps, seed, captionDropout, checkpointEvery, tokenizerCorpus, threads, lanes, noiseLevels, initialWeights, objectWeight
-        case objectWeightHigh, objectWeightHighFrom, initialization, pureNoiseDraws
+        case objectWeightHigh, objectWeightHighFrom, initialization, pureNoiseDraws, edgeWeight
     }
 
     /// Decodes options files written before `lanes` / `noiseLevels` / `initialWeights` existed too.
@@ -90,6 +93,7 @@ public struct PretrainOptions: Codable, Sendable {
         objectWeightHighFrom = try c.decodeIfPresent(Float.self, forKey: .objectWeightHighFrom) ?? 0.9
         initialization = try c.decodeIfPresent(WeightInitialization.self, forKey: .initialization) ?? .gpt2
         pureNoiseDraws = try c.decodeIfPresent(Int.self, forKey: .pureNoiseDraws) ?? 0
+        edgeWeight = try c.decodeIfPresent(Float.self, forKey: .edgeWeight) ?? 0
     }
 
     public func validate() throws {
@@ -102,6 +106,7 @@ public struct PretrainOptions: Codable, Sendable {
         guard (1...64).contains(lanes) else { throw ModelError.invalidConfig("pretrain options: lanes must be 1...64") }
         guard (0...1024).contains(pureNoiseDraws) else { throw ModelError.invalidConfig("pretrain options: pureNoiseDraws must be 0...1024") }
         guard objectWeight.isFinite, objectWeight >= 0 else { throw ModelError.invalidConfig("pretrain options: objectWeight must be finite and >= 0") }
+        guard edgeWeight.isFinite, edgeWeight >= 0 else { throw ModelError.invalidConfig("pretrain options: edgeWeight must be finite and >= 0") }
         if let h = objectWeightHigh {
             guard h.isFinite, h >= 0, objectWeightHighFrom.isFinite, (0...1).contains(objectWeightHighFrom) else {
                 throw ModelError.invalidConfig("pretrain options: objectWeightHigh must be finite and >= 0, objectWeightHighFrom in [0, 1]")
@@ -195,6 +200,7 @@ public final class Pretrainer {
         trainer.noiseLevels = o.noiseLevels
         trainer.objectWeight = o.objectWeight
         trainer.highNoiseObjectWeight = o.objectWeightHigh.map { ($0, o.objectWeightHighFrom) }
+        trainer.edgeWeight = o.edgeWeight
         try trainer.useLanes(o.lanes)
         let tokenizerJSON = tokenizer.jsonString()
         let empty: [Int32] = [BPETokenizer.bosID, BPETokenizer.eosID]

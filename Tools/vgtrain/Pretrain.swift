@@ -103,6 +103,7 @@ struct Pretrain: ParsableCommand {
     @Option(help: "Extra loss weight on object pixels: weight 1 + w * coverage (0 = every pixel alike).") var objectWeight: Float = 0
     @Option(help: "Object weight for noise levels >= --object-weight-high-from (default: --object-weight everywhere).") var objectWeightHigh: Float?
     @Option(help: "Lowest noise level that gets --object-weight-high.") var objectWeightHighFrom: Float = 0.9
+    @Option(help: "Weight of the outline term: the squared error of neighbouring pixels' differences (0 = off).") var edgeWeight: Float = 0
     @Option(help: "The text encoder's token limit of a fresh model; with --init-from, raises the file's limit (new position rows start like a fresh model's).") var maxTextTokens: Int?
     @Flag(help: "A fresh model's cross-attention gets an adaLN gate like the other branches (ModelConfig.crossAttentionGate; on in the default config since phase 13, so this only restates it; --config can turn it off).") var crossAttentionGate = false
     @Flag(help: "With --init-from: add a learned video position embedding (zero at the start) to a model without one.") var addPositionEmbedding = false
@@ -124,6 +125,7 @@ struct Pretrain: ParsableCommand {
         o.objectWeight = objectWeight
         o.objectWeightHigh = objectWeightHigh; o.objectWeightHighFrom = objectWeightHighFrom
         o.pureNoiseDraws = pureNoiseDraws
+        o.edgeWeight = edgeWeight
         guard let scheme = WeightInitialization(rawValue: initialization) else {
             throw CLIError("--initialization: one of \(WeightInitialization.allCases.map(\.rawValue).joined(separator: ", ")) (got \"\(initialization)\")")
         }
