@@ -75,7 +75,9 @@ public final class ModelActivations: @unchecked Sendable {
     public let finalMod: Tensor       // [2D]  final adaLN output: shift, scale
     public let finalShift, finalScale: Tensor  // [D] each
     public let finalNorm: Tensor      // [T, D]
-    public let output: Tensor         // [T, P] predicted clean patches
+    public let output: Tensor         // [T, P] predicted clean patches (after the refiner, when there is one)
+    /// The output refiner's buffers (nil without one); N = F·H·W pixels, C refiner channels.
+    public let refiner: RefinerActivations?
     // Text path, sized for Lmax.
     let textOutStore: AlignedBuffer   // [Lmax, Dt] text encoder output (after text.norm)
     let textFinalInStore: AlignedBuffer // [Lmax, Dt] input of text.norm
@@ -103,6 +105,7 @@ public final class ModelActivations: @unchecked Sendable {
         textFinalInStore = try AlignedBuffer(byteCount: config.maxTextTokens * config.textWidth * 4)
         contextStore = try AlignedBuffer(byteCount: config.maxTextTokens * d * 4)
         pooled = try Tensor(zeros: [config.textWidth]); pooledCond = try Tensor(zeros: [d])
+        refiner = config.refinerChannels > 0 ? try RefinerActivations(config) : nil
     }
 
     /// The activations of DiT block `i` (block 0's when they are not saved).
@@ -112,4 +115,21 @@ public final class ModelActivations: @unchecked Sendable {
     public func textOutput() throws -> Tensor { try Tensor(viewing: textOutStore, shape: [textLength, config.textWidth]) }
     public func textFinalInput() throws -> Tensor { try Tensor(viewing: textFinalInStore, shape: [textLength, config.textWidth]) }
     public func context() throws -> Tensor { try Tensor(viewing: contextStore, shape: [textLength, config.modelWidth]) }
+}
+
+/// The output refiner's tensors of one forward (N = F·H·W pixels, C channels).
+public final class RefinerActivations: @unchecked Sendable {
+    public let base: Tensor      // [N, 3]    the DiT's prediction x0_hat as pixels
+    public let input: Tensor     // [N, 8]    [x0_hat, x_s, s, 1 - s] per pixel
+    public let cols1: Tensor     // [N, 72]   3 x 3 neighbourhoods of [x0_hat, x_s, s, 1 - s]
+    public let hidden: Tensor    // [N, C]    conv1 output (before GELU)
+    public let act: Tensor       // [N, C]    GELU(hidden)
+    public let cols2: Tensor     // [N, 9C]   3 x 3 neighbourhoods of act
+    public let delta: Tensor     // [N, 3]    conv2 output, then x0_hat + it: the refined prediction
+    init(_ c: ModelConfig) throws {
+        let n = c.frames * c.height * c.width, ch = c.refinerChannels
+        base = try Tensor(zeros: [n, 3]); input = try Tensor(zeros: [n, OutputRefiner.inputChannels]); cols1 = try Tensor(zeros: [n, 9 * OutputRefiner.inputChannels])
+        hidden = try Tensor(zeros: [n, ch]); act = try Tensor(zeros: [n, ch])
+        cols2 = try Tensor(zeros: [n, 9 * ch]); delta = try Tensor(zeros: [n, 3])
+    }
 }

@@ -50,12 +50,19 @@ public struct ModelConfig: Codable, Equatable, Sendable {
     /// runs (docs/PIPELINE.md, "Why phases 9-12"). New configs have it (the base since phase 13);
     /// configs stored before it existed decode as false.
     public var crossAttentionGate: Bool
+    /// Channels C of the output refiner, 0 for none (the default, and what configs stored before it
+    /// existed decode as). With C > 0 the DiT's predicted clip goes through a small convolutional
+    /// network at full resolution before it is returned: per frame, a 3 x 3 convolution of
+    /// [x0_hat, x_s, s, 1 - s] (8 channels) to C, GELU, and a 3 x 3 convolution back to 3 that is
+    /// added to x0_hat (`OutputRefiner`, docs/DESIGN-NOTES.md "An output refiner"). It sees every
+    /// pixel and its neighbours, where the DiT writes a 2 x 8 x 8 patch through one D-wide token.
+    public var refinerChannels: Int
 
     public init(frames: Int = 16, height: Int = 64, width: Int = 64, patchT: Int = 2, patchH: Int = 8, patchW: Int = 8,
                 modelWidth: Int = 192, depth: Int = 4, heads: Int = 4, mlpRatio: Int = 4, timeFrequencies: Int = 128,
                 vocabSize: Int = 1024, maxTextTokens: Int = 128, textWidth: Int = 192, textDepth: Int = 2, textHeads: Int = 4,
                 samplingShift: Float = 3, minNoiseLevel: Float = 0.05, videoPositionEmbedding: Bool = true,
-                crossAttentionGate: Bool = true) {
+                crossAttentionGate: Bool = true, refinerChannels: Int = 0) {
         self.frames = frames; self.height = height; self.width = width
         self.patchT = patchT; self.patchH = patchH; self.patchW = patchW
         self.modelWidth = modelWidth; self.depth = depth; self.heads = heads; self.mlpRatio = mlpRatio
@@ -65,12 +72,13 @@ public struct ModelConfig: Codable, Equatable, Sendable {
         self.samplingShift = samplingShift; self.minNoiseLevel = minNoiseLevel
         self.videoPositionEmbedding = videoPositionEmbedding
         self.crossAttentionGate = crossAttentionGate
+        self.refinerChannels = refinerChannels
     }
 
     enum CodingKeys: String, CodingKey {
         case frames, height, width, patchT, patchH, patchW, modelWidth, depth, heads, mlpRatio, timeFrequencies
         case vocabSize, maxTextTokens, textWidth, textDepth, textHeads, samplingShift, minNoiseLevel, videoPositionEmbedding
-        case crossAttentionGate
+        case crossAttentionGate, refinerChannels
     }
 
     /// Decodes configs written before `videoPositionEmbedding` or `crossAttentionGate` existed too
@@ -90,6 +98,22 @@ public struct ModelConfig: Codable, Equatable, Sendable {
         samplingShift = try k.decode(Float.self, forKey: .samplingShift); minNoiseLevel = try k.decode(Float.self, forKey: .minNoiseLevel)
         videoPositionEmbedding = try k.decodeIfPresent(Bool.self, forKey: .videoPositionEmbedding) ?? false
         crossAttentionGate = try k.decodeIfPresent(Bool.self, forKey: .crossAttentionGate) ?? false
+        refinerChannels = try k.decodeIfPresent(Int.self, forKey: .refinerChannels) ?? 0
+    }
+
+    /// Encodes every field; `refinerChannels` only when it is not 0, so a config without a refiner is
+    /// written exactly as before the field existed.
+    public func encode(to encoder: Encoder) throws {
+        var k = encoder.container(keyedBy: CodingKeys.self)
+        try k.encode(frames, forKey: .frames); try k.encode(height, forKey: .height); try k.encode(width, forKey: .width)
+        try k.encode(patchT, forKey: .patchT); try k.encode(patchH, forKey: .patchH); try k.encode(patchW, forKey: .patchW)
+        try k.encode(modelWidth, forKey: .modelWidth); try k.encode(depth, forKey: .depth); try k.encode(heads, forKey: .heads)
+        try k.encode(mlpRatio, forKey: .mlpRatio); try k.encode(timeFrequencies, forKey: .timeFrequencies)
+        try k.encode(vocabSize, forKey: .vocabSize); try k.encode(maxTextTokens, forKey: .maxTextTokens)
+        try k.encode(textWidth, forKey: .textWidth); try k.encode(textDepth, forKey: .textDepth); try k.encode(textHeads, forKey: .textHeads)
+        try k.encode(samplingShift, forKey: .samplingShift); try k.encode(minNoiseLevel, forKey: .minNoiseLevel)
+        try k.encode(videoPositionEmbedding, forKey: .videoPositionEmbedding); try k.encode(crossAttentionGate, forKey: .crossAttentionGate)
+        if refinerChannels != 0 { try k.encode(refinerChannels, forKey: .refinerChannels) }
     }
 
     /// Token grid (t, y, x) and count T.
@@ -119,6 +143,7 @@ public struct ModelConfig: Codable, Equatable, Sendable {
         try need(tokens <= 1 << 16, "\(tokens) video tokens is too many")
         try need(samplingShift.isFinite && samplingShift > 0, "sampling shift must be positive")
         try need(minNoiseLevel.isFinite && minNoiseLevel > 0 && minNoiseLevel < 1, "minNoiseLevel must be in (0, 1)")
+        try need((0...256).contains(refinerChannels), "refinerChannels must be in 0...256")
     }
 }
 

@@ -88,6 +88,12 @@ public final class ParameterSet: @unchecked Sendable {
         }
         linear("final.adaln", out: 2 * d, in: d)
         linear("final.linear", out: p, in: d)
+        // Output refiner: two 3 x 3 convolutions as linears over 3 x 3 neighbourhoods (im2col order:
+        // neighbour (ky, kx) major, channel minor).
+        if c.refinerChannels > 0 {
+            linear("refiner.conv1", out: c.refinerChannels, in: 9 * OutputRefiner.inputChannels)
+            linear("refiner.conv2", out: 3, in: 9 * c.refinerChannels)
+        }
         return l
     }
 }
@@ -131,6 +137,8 @@ public struct ModelWeights: @unchecked Sendable {
     public var adaln: Linear
     public var blocks: [Block]
     public var finalAdaLN: Linear, finalLinear: Linear
+    /// The output refiner's two convolutions (nil when the config has none).
+    public var refinerConv1: Linear?, refinerConv2: Linear?
 
     /// Builds the layer view of `params` with every linear weight as f32 (no copies).
     public init(_ params: ParameterSet, config: ModelConfig) throws {
@@ -177,5 +185,6 @@ public struct ModelWeights: @unchecked Sendable {
                          crossOut: try lin("\(b).cross.out"), fc1: try lin("\(b).mlp.fc1"), fc2: try lin("\(b).mlp.fc2"))
         }
         finalAdaLN = try lin("final.adaln"); finalLinear = try lin("final.linear")
+        if config.refinerChannels > 0 { refinerConv1 = try lin("refiner.conv1"); refinerConv2 = try lin("refiner.conv2") }
     }
 }

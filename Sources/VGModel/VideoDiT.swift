@@ -100,6 +100,8 @@ public struct VideoDiT: @unchecked Sendable {
         try ctx.layerNorm(acts.finalInput, into: acts.finalNorm)
         try ctx.modulate(acts.finalNorm, shift: acts.finalShift, scale: acts.finalScale, into: acts.finalNorm)
         try ctx.linear(acts.finalNorm, w.finalLinear.weight, bias: w.finalLinear.bias, into: acts.output)
+        // Output refiner at full resolution (configs that have one): x0 = x0_hat + conv2(GELU(conv1(.)))
+        if c.refinerChannels > 0 { try refine(ctx, noisy: noisy, level: s, acts: acts) }
         return acts.output
     }
 

@@ -8,8 +8,8 @@ let packConfig = ModelConfig(frames: 4, height: 8, width: 8, patchT: 2, patchH: 
                              heads: 2, mlpRatio: 2, timeFrequencies: 8, vocabSize: 40, maxTextTokens: 6, textWidth: 16,
                              textDepth: 1, textHeads: 2)
 
-func packParams(seed: UInt64) throws -> ParameterSet {
-    let p = try ParameterSet(config: packConfig)
+func packParams(seed: UInt64, config: ModelConfig = packConfig) throws -> ParameterSet {
+    let p = try ParameterSet(config: config)
     var rng = SeededRandom(seed: seed)
     for n in p.names { rng.fillGaussian(try p.tensor(n).floats, scale: 0.2) }
     return p
@@ -66,25 +66,33 @@ final class VGPKTests: XCTestCase {
     }
 
     func testModelPackAndLoadPerType() throws {
-        let p = try packParams(seed: 2)
+        var withRefiner = packConfig
+        withRefiner.refinerChannels = 4
+        for config in [packConfig, withRefiner] { try checkPackAndLoadPerType(config) }
+    }
+
+    /// Packs `config`'s random weights in every type, loads them and compares the forward with f32's.
+    func checkPackAndLoadPerType(_ config: ModelConfig) throws {
+        print("  refiner channels \(config.refinerChannels):")
+        let p = try packParams(seed: 2, config: config)
         let ctx = try ComputeContext(threads: 2)
         func forward(_ weights: ModelWeights) throws -> [Float] {
             let model = try VideoDiT(weights: weights)
-            let acts = try ModelActivations(config: packConfig, saveForBackward: false)
+            let acts = try ModelActivations(config: config, saveForBackward: false)
             try model.encodeText(ctx, tokens: [1, 5, 9, 2], acts: acts)
             var rng = SeededRandom(seed: 3)
             let clip = try Tensor(zeros: [4, 8, 8, 3]); rng.fillGaussian(clip.floats)
             return try model.predict(ctx, noisy: clip, level: 0.5, acts: acts).toArray()
         }
-        let reference = try forward(try ModelWeights(p, config: packConfig))
+        let reference = try forward(try ModelWeights(p, config: config))
         var sizes: [VGPKType: Int] = [:]
         for type in VGPKType.allCases {
             var w = VGPKWriter(metadata: VGPKMetadata())
-            try w.addModel(p, config: packConfig, policy: QuantizationPolicy(quant: type))
+            try w.addModel(p, config: config, policy: QuantizationPolicy(quant: type))
             let bytes = try w.serialized()
             sizes[type] = bytes.count
             let r = try VGPKReader(bytes: Data(bytes))
-            XCTAssertEqual(try r.architecture(), packConfig)
+            XCTAssertEqual(try r.architecture(), config)
             let out = try forward(try r.modelWeights())
             let e = Ref.relErr(out, reference)
             print(String(format: "  %@: %d bytes, forward rel err vs f32 %.2e, max |d| %.2e", type.rawValue, bytes.count, e.rel, e.maxAbs))

@@ -208,6 +208,35 @@ final class PretrainerTests: XCTestCase {
         }
     }
 
+    /// A warm start may add an output refiner: every tensor of the file is kept, the refiner's first
+    /// convolution starts random and its last at zero (so the start computes what the file did), and
+    /// training moves it; a refiner of another width than the file's is refused.
+    func testWarmStartAddsAnOutputRefiner() throws {
+        let base = FileManager.default.temporaryDirectory.appendingPathComponent("refiner-\(UUID().uuidString)")
+        defer { try? FileManager.default.removeItem(at: base) }
+        let (_, _, exported) = try trainAndExport(options(), in: base)
+        let (_, start) = try TrainingCheckpoint.loadWeights(try SafeTensorsFile(contentsOf: exported))
+        var o = options()
+        o.initialWeights = exported.path
+        o.model.refinerChannels = 4
+        let second = try Pretrainer(options: o, source: BarsSource(), directory: base.appendingPathComponent("b"))
+        let zeroSteps = try second.run(shouldStop: { true })
+        for n in start.names { XCTAssertEqual(try start.tensor(n).toArray(), try zeroSteps.params.tensor(n).toArray(), n) }
+        XCTAssertTrue(try zeroSteps.params.tensor("refiner.conv2.weight").toArray().allSatisfy { $0 == 0 })
+        XCTAssertTrue(try zeroSteps.params.tensor("refiner.conv1.weight").toArray().contains { $0 != 0 })
+        try FileManager.default.removeItem(at: base.appendingPathComponent("b"))
+        let moved = try Pretrainer(options: o, source: BarsSource(), directory: base.appendingPathComponent("b")).run()
+        XCTAssertTrue(try moved.params.tensor("refiner.conv2.weight").toArray().contains { $0 != 0 })
+        let withRefiner = base.appendingPathComponent("b.safetensors")
+        try second.exportModel(moved, to: withRefiner)
+        var other = options()
+        other.initialWeights = withRefiner.path
+        other.model.refinerChannels = 6
+        XCTAssertThrowsError(try Pretrainer(options: other, source: BarsSource(), directory: base.appendingPathComponent("c")).run()) {
+            XCTAssertTrue("\($0)".contains("another model config"), "\($0)")
+        }
+    }
+
     /// A warm start may raise the text token limit: the file's text positions are kept, the new rows
     /// start like a fresh model's, every other tensor is the file's; lowering the limit is refused.
     func testWarmStartRaisesTheTextLimit() throws {

@@ -208,7 +208,8 @@ public final class FlowMatchingTrainer: @unchecked Sendable {
 
     /// Initial weights under `scheme` (see `WeightInitialization`). Under both, norm scales start at
     /// one, biases at zero, and every adaLN projection and the final linear at zero (adaLN-Zero: each
-    /// block starts as the identity and the model predicts 0). The video position table starts as a
+    /// block starts as the identity and the model predicts 0); so does the output refiner's last
+    /// convolution (the refiner starts as the identity). The video position table starts as a
     /// 3-D sin-cos table whose rows have the norm of the initial patch embedding of unit noise,
     /// σ_patch √(P D) (5.4 under `.gpt2` at the default config, 16 under `.xavier`), so that at high
     /// noise a token can tell where it is (docs/DESIGN-NOTES.md "A learned absolute position").
@@ -224,7 +225,7 @@ public final class FlowMatchingTrainer: @unchecked Sendable {
                 t.floats.baseAddress!.update(from: table, count: table.count)
             } else if name.hasSuffix("norm1.weight") || name.hasSuffix("norm2.weight") || name.hasSuffix("norm.weight") || name.hasSuffix("cross_norm.weight") {
                 t.fill(1)
-            } else if name.hasSuffix(".bias") || name.contains("adaln") || name.hasPrefix("final.linear") {
+            } else if name.hasSuffix(".bias") || name.contains("adaln") || name.hasPrefix("final.linear") || name.hasPrefix("refiner.conv2") {
                 t.fill(0)
             } else {
                 switch scheme {

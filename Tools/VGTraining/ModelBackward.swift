@@ -16,6 +16,7 @@ public final class ModelBackward: @unchecked Sendable {
     let dTextA, dTextB, dTextC, dTextQKV, dTextF, dTextF2: AlignedBuffer  // text-side [Lmax, ...]
     let dPooled: Tensor                                               // [Dt]
     let dParts: [Tensor]                                              // six or seven [D] slices of dMod
+    let refiner: RefinerBackwardScratch?                              // the output refiner's (nil without one)
 
     public init(config: ModelConfig) throws {
         try config.validate()
@@ -34,6 +35,7 @@ public final class ModelBackward: @unchecked Sendable {
         dTextF = try AlignedBuffer(byteCount: l * 4 * dt * 4); dTextF2 = try AlignedBuffer(byteCount: l * 4 * dt * 4)
         dPooled = try Tensor(zeros: [dt])
         dParts = try (0..<m).map { _ in try Tensor(zeros: [d]) }
+        refiner = config.refinerChannels > 0 ? try RefinerBackwardScratch(config) : nil
     }
 
     /// Accumulates into `grads` the gradient of a loss whose gradient with respect to the predicted
@@ -47,8 +49,13 @@ public final class ModelBackward: @unchecked Sendable {
         dCondAct.fill(0)
         let dContext = try Tensor(viewing: dContextStore, shape: [l, d]); dContext.fill(0)
 
+        // Output refiner (when the config has one): from the refined prediction back to the DiT's own.
+        var dPredicted = dOutput
+        if let scratch = refiner {
+            dPredicted = try refinerBackward(ctx, model: model, acts: acts, dOutput: dOutput, grads: g, scratch: scratch)
+        }
         // Final layer: out = linear(modulate(LN(hF), shift, scale))
-        try ctx.linearBackward(dOutput, x: acts.finalNorm, weight: f32(w.finalLinear.weight), dx: dA,
+        try ctx.linearBackward(dPredicted, x: acts.finalNorm, weight: f32(w.finalLinear.weight), dx: dA,
                                dWeight: f32(g.finalLinear.weight), dBias: g.finalLinear.bias)
         try ctx.layerNorm(acts.finalInput, into: xhat)
         let dShift = dParts[0], dScale = dParts[1]; dShift.fill(0); dScale.fill(0)

@@ -168,7 +168,9 @@ public final class Pretrainer {
                 var same = fc
                 same.videoPositionEmbedding = c.videoPositionEmbedding
                 same.maxTextTokens = c.maxTextTokens
-                guard same == c, !fc.videoPositionEmbedding || c.videoPositionEmbedding, fc.maxTextTokens <= c.maxTextTokens else {
+                same.refinerChannels = c.refinerChannels
+                guard same == c, !fc.videoPositionEmbedding || c.videoPositionEmbedding, fc.maxTextTokens <= c.maxTextTokens,
+                      fc.refinerChannels == 0 || fc.refinerChannels == c.refinerChannels else {
                     throw ModelError.invalidConfig("\(path) has another model config than the run's")
                 }
                 guard let tj = file.metadata[TrainingCheckpoint.tokenizerKey] else { throw ModelError.badParameter("\(path) has no tokenizer") }
@@ -187,6 +189,13 @@ public final class Pretrainer {
                     var rng = SeededRandom(seed: o.seed ^ 0x7E47)
                     rng.fillGaussian(new, scale: 0.02)
                     for i in 0..<old.count { new[i] = old[i] }
+                    // A new output refiner starts as a fresh model's does (its last convolution at zero),
+                    // so the warm-started model computes exactly what the file's did.
+                    if fc.refinerChannels == 0 && c.refinerChannels > 0 {
+                        let fresh = try ParameterSet(config: c)
+                        try FlowMatchingTrainer.initialize(fresh, seed: o.seed ^ 0x4EF1, scheme: o.initialization)
+                        for name in fresh.names where name.hasPrefix("refiner.") { try p.set(name, from: try fresh.tensor(name)) }
+                    }
                 }
             } else {
                 tokenizer = try trainTokenizer()

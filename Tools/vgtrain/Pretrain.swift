@@ -107,6 +107,7 @@ struct Pretrain: ParsableCommand {
     @Option(help: "The text encoder's token limit of a fresh model; with --init-from, raises the file's limit (new position rows start like a fresh model's).") var maxTextTokens: Int?
     @Flag(help: "A fresh model's cross-attention gets an adaLN gate like the other branches (ModelConfig.crossAttentionGate; on in the default config since phase 13, so this only restates it; --config can turn it off).") var crossAttentionGate = false
     @Flag(help: "With --init-from: add a learned video position embedding (zero at the start) to a model without one.") var addPositionEmbedding = false
+    @Option(help: "With --init-from: add an output refiner of this many channels (ModelConfig.refinerChannels; its last convolution starts at zero) to a model without one.") var addRefiner: Int?
     @Option(help: "Start from these exported weights (safetensors with config and tokenizer) with a fresh optimizer.") var initFrom: String?
     @Option(help: "How a fresh model's weights start: xavier (DiT's rule) or gpt2 (std 0.02 everywhere, phases 1-12).") var initialization = "xavier"
     @Option(help: "Stop after this many seconds (the checkpoint lets a later run continue).") var timeLimit: Double?
@@ -130,8 +131,11 @@ struct Pretrain: ParsableCommand {
             throw CLIError("--initialization: one of \(WeightInitialization.allCases.map(\.rawValue).joined(separator: ", ")) (got \"\(initialization)\")")
         }
         o.initialization = scheme
-        if (addPositionEmbedding && (initFrom == nil || config != nil)) || (maxTextTokens != nil && config != nil) {
-            throw CLIError("--add-position-embedding changes the architecture of --init-from's weights, and --config already sets the token limit; put them in the config")
+        if (addPositionEmbedding || addRefiner != nil) && (initFrom == nil || config != nil) {
+            throw CLIError("--add-position-embedding and --add-refiner change the architecture of --init-from's weights; for a fresh model put them in --config")
+        }
+        if maxTextTokens != nil && config != nil {
+            throw CLIError("--config already sets the token limit; put --max-text-tokens in the config")
         }
         if initFrom == nil, let maxTextTokens { o.model.maxTextTokens = maxTextTokens }
         if let initFrom, config == nil {
@@ -140,6 +144,12 @@ struct Pretrain: ParsableCommand {
                 throw CLIError("--init-from \(initFrom): \(error)")
             }
             if addPositionEmbedding { o.model.videoPositionEmbedding = true }
+            if let addRefiner {
+                guard addRefiner > 0, o.model.refinerChannels == 0 else {
+                    throw CLIError("--add-refiner: a positive channel count, for weights without a refiner (\(initFrom) has \(o.model.refinerChannels))")
+                }
+                o.model.refinerChannels = addRefiner
+            }
             if let maxTextTokens { o.model.maxTextTokens = maxTextTokens }
         }
         if crossAttentionGate {
