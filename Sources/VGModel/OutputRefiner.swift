@@ -37,7 +37,7 @@ public enum OutputRefiner {
 
     /// Writes the 3 x 3 neighbourhoods of `source` (`[N, cin]`, pixels of `frames` frames of
     /// `height` x `width`) into `cols` (`[N, 9·cin]`), with zeros outside each frame.
-    public static func neighbourhoods(_ source: UnsafePointer<Float>, channels cin: Int, frames: Int, height: Int, width: Int,
+    package static func neighbourhoods(_ source: UnsafePointer<Float>, channels cin: Int, frames: Int, height: Int, width: Int,
                                       into cols: UnsafeMutablePointer<Float>) {
         forEachNeighbour(frames: frames, height: height, width: width) { p, slot, q in
             let o = cols + (p * 9 + slot) * cin
@@ -47,7 +47,7 @@ public enum OutputRefiner {
 
     /// The adjoint of `neighbourhoods`: sums each column entry's gradient back onto the pixel it was
     /// read from, into `dSource` (`[N, cin]`, overwritten).
-    public static func scatterNeighbourhoods(_ dCols: UnsafePointer<Float>, channels cin: Int, frames: Int, height: Int, width: Int,
+    package static func scatterNeighbourhoods(_ dCols: UnsafePointer<Float>, channels cin: Int, frames: Int, height: Int, width: Int,
                                              into dSource: UnsafeMutablePointer<Float>) {
         dSource.update(repeating: 0, count: frames * height * width * cin)
         forEachNeighbour(frames: frames, height: height, width: width) { p, slot, q in

@@ -296,8 +296,10 @@ final class ObjectWeightTests: XCTestCase {
 
         let worst = try checkGradient(t, sample, ["final.linear.weight", "blocks.1.mlp.fc2.weight", "blocks.0.attn.qkv.weight"])
         print(String(format: "  outline-term gradient: worst |error| / allowed = %.2f", worst))
-        t.edgeWeight = .infinity
-        XCTAssertThrowsError(try loss(t, sample))
+        for bad: Float in [.infinity, .nan, -1] {
+            t.edgeWeight = bad
+            XCTAssertThrowsError(try loss(t, sample))
+        }
     }
 
     /// At s = 1 a sample with caption draws trains on the weighted mean of its clip and the draws: its

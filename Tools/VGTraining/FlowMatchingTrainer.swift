@@ -289,8 +289,8 @@ public final class FlowMatchingTrainer: @unchecked Sendable {
             loss += Double(wi * diff * diff)
             dv[i] = weight * 2 * wi * diff / (n * sc * sc)
         }
-        if edgeWeight > 0 {
-            guard edgeWeight.isFinite else { throw ModelError.badInput("edge weight \(edgeWeight): must be finite and >= 0") }
+        if edgeWeight != 0 {   // (true for NaN too, which the guard refuses)
+            guard edgeWeight.isFinite, edgeWeight > 0 else { throw ModelError.badInput("edge weight \(edgeWeight): must be finite and >= 0") }
             loss += Double(edgeWeight) * (try edges.add(output: out, target: tv, scale: weight * edgeWeight / (n * sc * sc), model: model, into: dv))
         }
         try backward.backward(ctx, model: model, acts: acts, dOutput: dOutput, grads: grads)
