@@ -149,16 +149,7 @@ final class ObjectWeightTests: XCTestCase {
         let weighted = try loss(t, TrainingSample(clip: clip, tokens: [1, 7, 2], objectCoverage: corner))
 
         // By hand: the same noise, the model's x0 prediction, weights 1 + 4 on the corner pixels.
-        let saved = t.rng
-        var rr = saved
-        let noise = try Tensor(zeros: [4, 8, 8, 3]); rr.fillGaussian(noise.floats)
-        let xs = try Tensor(zeros: [4, 8, 8, 3])
-        for i in 0..<xs.count { xs.floats[i] = 0.3 * clip.floats[i] + 0.7 * noise.floats[i] }
-        let model = try VideoDiT(weights: try ModelWeights(t.params, config: config))
-        let acts = try ModelActivations(config: config, saveForBackward: false), ctx = try ComputeContext(threads: 1)
-        try model.encodeText(ctx, tokens: [1, 7, 2], acts: acts)
-        let predicted = try Tensor(zeros: [4, 8, 8, 3])
-        try model.unpatchify(try model.predict(ctx, noisy: xs, level: 0.7, acts: acts), into: predicted)
+        let predicted = try predictionByHand(t, clip: clip, tokens: [1, 7, 2])
         var num = 0.0, den = 0.0
         for p in 0..<(4 * 8 * 8) {
             let w = 1 + 4 * Double(corner.floats[p])
@@ -189,13 +180,44 @@ final class ObjectWeightTests: XCTestCase {
     func testWeightedLossGradient() throws {
         let t = try makeTrainer()
         t.objectWeight = 6
-        var r = SeededRandom(seed: 43)
-        let clip = try Tensor(zeros: [4, 8, 8, 3]); r.fillGaussian(clip.floats, scale: 0.5)
-        let coverage = try Tensor(zeros: [4, 8, 8])
-        for i in 0..<coverage.count { coverage.floats[i] = Float(r.uniform()) < 0.2 ? Float(r.uniform()) : 0 }
-        let sample = TrainingSample(clip: clip, tokens: [1, 9, 3, 2], objectCoverage: coverage)
+        let (sample, _, _) = try coveredSample(seed: 43) { r in Float(r.uniform()) < 0.2 ? Float(r.uniform()) : 0 }
         let worst = try checkGradient(t, sample, ["final.linear.weight", "blocks.1.mlp.fc2.weight", "text.blocks.0.attn.qkv.weight"])
         print(String(format: "  object-weighted loss gradient: worst |error| / allowed = %.2f", worst))
+    }
+
+    /// A random clip [4, 8, 8, 3] (std 0.5) and a coverage map [4, 8, 8] whose values `coverage` draws,
+    /// as a sample with tokens [1, 9, 3, 2].
+    func coveredSample(seed: UInt64, coverage draw: (inout SeededRandom) -> Float) throws -> (TrainingSample, Tensor, Tensor) {
+        var r = SeededRandom(seed: seed)
+        let clip = try Tensor(zeros: [4, 8, 8, 3]); r.fillGaussian(clip.floats, scale: 0.5)
+        let coverage = try Tensor(zeros: [4, 8, 8])
+        for i in 0..<coverage.count { coverage.floats[i] = draw(&r) }
+        return (TrainingSample(clip: clip, tokens: [1, 9, 3, 2], objectCoverage: coverage), clip, coverage)
+    }
+
+    /// The model's x0 prediction `[4, 8, 8, 3]` at s = 0.7 from `clip` mixed with the noise the trainer
+    /// draws next (its stream is not advanced), computed outside the trainer.
+    func predictionByHand(_ t: FlowMatchingTrainer, clip: Tensor, tokens: [Int32]) throws -> Tensor {
+        var rr = t.rng
+        let noise = try Tensor(zeros: [4, 8, 8, 3]); rr.fillGaussian(noise.floats)
+        let xs = try Tensor(zeros: [4, 8, 8, 3])
+        for i in 0..<xs.count { xs.floats[i] = 0.3 * clip.floats[i] + 0.7 * noise.floats[i] }
+        let model = try VideoDiT(weights: try ModelWeights(t.params, config: config))
+        let acts = try ModelActivations(config: config, saveForBackward: false), ctx = try ComputeContext(threads: 1)
+        try model.encodeText(ctx, tokens: tokens, acts: acts)
+        let predicted = try Tensor(zeros: [4, 8, 8, 3])
+        try model.unpatchify(try model.predict(ctx, noisy: xs, level: 0.7, acts: acts), into: predicted)
+        return predicted
+    }
+
+    /// Σ over frames, channels and horizontal / vertical neighbour pairs of (v(q) - v(p))², in doubles.
+    func neighbourDifferenceSum(frames: Int, height: Int, width: Int, _ v: (Int, Int, Int, Int) -> Double) -> Double {
+        var sum = 0.0
+        for f in 0..<frames { for y in 0..<height { for x in 0..<width { for ch in 0..<3 {
+            if x + 1 < width { sum += pow(v(f, y, x + 1, ch) - v(f, y, x, ch), 2) }
+            if y + 1 < height { sum += pow(v(f, y + 1, x, ch) - v(f, y, x, ch), 2) }
+        } } } }
+        return sum
     }
 
     /// Compares the parameters' gradient of `sample`'s loss with central differences at six entries of
@@ -229,12 +251,7 @@ final class ObjectWeightTests: XCTestCase {
         defer { e.deallocate(); g.deallocate() }
         r.fillGaussian(e)
         let edge = EdgeLoss(frames: f, height: h, width: w)
-        func at(_ t: Int, _ y: Int, _ x: Int, _ ch: Int) -> Double { Double(e[((t * h + y) * w + x) * 3 + ch]) }
-        var byHand = 0.0
-        for t in 0..<f { for y in 0..<h { for x in 0..<w { for ch in 0..<3 {
-            if x + 1 < w { byHand += pow(at(t, y, x + 1, ch) - at(t, y, x, ch), 2) }
-            if y + 1 < h { byHand += pow(at(t, y + 1, x, ch) - at(t, y, x, ch), 2) }
-        } } } }
+        let byHand = neighbourDifferenceSum(frames: f, height: h, width: w) { t, y, x, ch in Double(e[((t * h + y) * w + x) * 3 + ch]) }
         let sum = try edge.apply(error: e, scale: 0.5, gradient: g)
         XCTAssertEqual(sum, byHand, accuracy: 1e-6 * byHand)
         // A constant error has no outline: the term is zero.
@@ -259,36 +276,20 @@ final class ObjectWeightTests: XCTestCase {
     func testOutlineTermLossAndGradient() throws {
         let t = try makeTrainer()
         t.objectWeight = 3
-        var r = SeededRandom(seed: 45)
-        let clip = try Tensor(zeros: [4, 8, 8, 3]); r.fillGaussian(clip.floats, scale: 0.5)
-        let coverage = try Tensor(zeros: [4, 8, 8])
-        for i in 0..<coverage.count { coverage.floats[i] = Float(r.uniform()) < 0.3 ? 1 : 0 }
-        let sample = TrainingSample(clip: clip, tokens: [1, 9, 3, 2], objectCoverage: coverage)
+        let (sample, clip, coverage) = try coveredSample(seed: 45) { r in Float(r.uniform()) < 0.3 ? 1 : 0 }
         let plain = try loss(t, sample)
         t.edgeWeight = 0
         XCTAssertEqual(try loss(t, sample), plain)
         t.edgeWeight = 2
         let withEdges = try loss(t, sample)
 
-        var rr = t.rng
-        let noise = try Tensor(zeros: [4, 8, 8, 3]); rr.fillGaussian(noise.floats)
-        let xs = try Tensor(zeros: [4, 8, 8, 3])
-        for i in 0..<xs.count { xs.floats[i] = 0.3 * clip.floats[i] + 0.7 * noise.floats[i] }
-        let model = try VideoDiT(weights: try ModelWeights(t.params, config: config))
-        let acts = try ModelActivations(config: config, saveForBackward: false), ctx = try ComputeContext(threads: 1)
-        try model.encodeText(ctx, tokens: [1, 9, 3, 2], acts: acts)
-        let predicted = try Tensor(zeros: [4, 8, 8, 3])
-        try model.unpatchify(try model.predict(ctx, noisy: xs, level: 0.7, acts: acts), into: predicted)
-        var den = 0.0, outline = 0.0
+        let predicted = try predictionByHand(t, clip: clip, tokens: [1, 9, 3, 2])
+        var den = 0.0
         for p in 0..<(4 * 8 * 8) { den += 3 * (1 + 3 * Double(coverage.floats[p])) }
-        func err(_ f: Int, _ y: Int, _ x: Int, _ ch: Int) -> Double {
+        let outline = neighbourDifferenceSum(frames: 4, height: 8, width: 8) { f, y, x, ch in
             let i = ((f * 8 + y) * 8 + x) * 3 + ch
             return Double(predicted.floats[i] - clip.floats[i])
         }
-        for f in 0..<4 { for y in 0..<8 { for x in 0..<8 { for ch in 0..<3 {
-            if x < 7 { outline += pow(err(f, y, x + 1, ch) - err(f, y, x, ch), 2) }
-            if y < 7 { outline += pow(err(f, y + 1, x, ch) - err(f, y, x, ch), 2) }
-        } } } }
         let byHand = Double(plain) + 2 * outline / (den * 0.49)
         print(String(format: "  loss with the outline term %.6f (by hand %.6f), without %.6f", withEdges, byHand, plain))
         XCTAssertEqual(Double(withEdges), byHand, accuracy: 1e-4 * byHand)
