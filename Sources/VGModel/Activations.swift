@@ -117,18 +117,23 @@ public final class ModelActivations: @unchecked Sendable {
     public func context() throws -> Tensor { try Tensor(viewing: contextStore, shape: [textLength, config.modelWidth]) }
 }
 
-/// The output refiner's tensors of one forward (N = F·H·W pixels, C channels).
+/// The output refiner's tensors of one forward (N = F·H·W pixels, C channels, K features,
+/// Cin = 8 + K input channels).
 public final class RefinerActivations: @unchecked Sendable {
     public let base: Tensor      // [N, 3]    the DiT's prediction x0_hat as pixels
-    public let input: Tensor     // [N, 8]    [x0_hat, x_s, s, 1 - s] per pixel
-    public let cols1: Tensor     // [N, 72]   3 x 3 neighbourhoods of [x0_hat, x_s, s, 1 - s]
+    public let features: Tensor? // [T, PK]   refiner features per token (K > 0 only)
+    public let featurePixels: Tensor?  // [N, K]  the same per pixel
+    public let input: Tensor     // [N, Cin]  [x0_hat, x_s, s, 1 - s, features] per pixel
+    public let cols1: Tensor     // [N, 9Cin] 3 x 3 neighbourhoods of input
     public let hidden: Tensor    // [N, C]    conv1 output (before GELU)
     public let act: Tensor       // [N, C]    GELU(hidden)
     public let cols2: Tensor     // [N, 9C]   3 x 3 neighbourhoods of act
     public let delta: Tensor     // [N, 3]    conv2 output, then x0_hat + it: the refined prediction
     init(_ c: ModelConfig) throws {
-        let n = c.frames * c.height * c.width, ch = c.refinerChannels
-        base = try Tensor(zeros: [n, 3]); input = try Tensor(zeros: [n, OutputRefiner.inputChannels]); cols1 = try Tensor(zeros: [n, 9 * OutputRefiner.inputChannels])
+        let n = c.frames * c.height * c.width, ch = c.refinerChannels, cin = c.refinerInputChannels
+        base = try Tensor(zeros: [n, 3]); input = try Tensor(zeros: [n, cin]); cols1 = try Tensor(zeros: [n, 9 * cin])
+        features = c.refinerFeatures > 0 ? try Tensor(zeros: [c.tokens, c.featureValues]) : nil
+        featurePixels = c.refinerFeatures > 0 ? try Tensor(zeros: [n, c.refinerFeatures]) : nil
         hidden = try Tensor(zeros: [n, ch]); act = try Tensor(zeros: [n, ch])
         cols2 = try Tensor(zeros: [n, 9 * ch]); delta = try Tensor(zeros: [n, 3])
     }

@@ -57,12 +57,19 @@ public struct ModelConfig: Codable, Equatable, Sendable {
     /// added to x0_hat (`OutputRefiner`, docs/DESIGN-NOTES.md "An output refiner"). It sees every
     /// pixel and its neighbours, where the DiT writes a 2 x 8 x 8 patch through one D-wide token.
     public var refinerChannels: Int
+    /// Feature channels K that the DiT hands the output refiner per pixel, 0 for none (the default,
+    /// and what configs stored before it existed decode as). With K > 0 (and a refiner), a linear map
+    /// `refiner.features` turns each final token into K values for every pixel of its patch, and the
+    /// refiner's first convolution reads them beside [x0_hat, x_s, s, 1 - s]: a per-pixel nonlinear
+    /// decoder of the token, where the final linear alone is one linear map per patch
+    /// (docs/DESIGN-NOTES.md "Refiner features").
+    public var refinerFeatures: Int
 
     public init(frames: Int = 16, height: Int = 64, width: Int = 64, patchT: Int = 2, patchH: Int = 8, patchW: Int = 8,
                 modelWidth: Int = 192, depth: Int = 4, heads: Int = 4, mlpRatio: Int = 4, timeFrequencies: Int = 128,
                 vocabSize: Int = 1024, maxTextTokens: Int = 128, textWidth: Int = 192, textDepth: Int = 2, textHeads: Int = 4,
                 samplingShift: Float = 3, minNoiseLevel: Float = 0.05, videoPositionEmbedding: Bool = true,
-                crossAttentionGate: Bool = true, refinerChannels: Int = 0) {
+                crossAttentionGate: Bool = true, refinerChannels: Int = 0, refinerFeatures: Int = 0) {
         self.frames = frames; self.height = height; self.width = width
         self.patchT = patchT; self.patchH = patchH; self.patchW = patchW
         self.modelWidth = modelWidth; self.depth = depth; self.heads = heads; self.mlpRatio = mlpRatio
@@ -73,12 +80,13 @@ public struct ModelConfig: Codable, Equatable, Sendable {
         self.videoPositionEmbedding = videoPositionEmbedding
         self.crossAttentionGate = crossAttentionGate
         self.refinerChannels = refinerChannels
+        self.refinerFeatures = refinerFeatures
     }
 
     enum CodingKeys: String, CodingKey {
         case frames, height, width, patchT, patchH, patchW, modelWidth, depth, heads, mlpRatio, timeFrequencies
         case vocabSize, maxTextTokens, textWidth, textDepth, textHeads, samplingShift, minNoiseLevel, videoPositionEmbedding
-        case crossAttentionGate, refinerChannels
+        case crossAttentionGate, refinerChannels, refinerFeatures
     }
 
     /// Decodes configs written before `videoPositionEmbedding` or `crossAttentionGate` existed too
@@ -99,10 +107,11 @@ public struct ModelConfig: Codable, Equatable, Sendable {
         videoPositionEmbedding = try k.decodeIfPresent(Bool.self, forKey: .videoPositionEmbedding) ?? false
         crossAttentionGate = try k.decodeIfPresent(Bool.self, forKey: .crossAttentionGate) ?? false
         refinerChannels = try k.decodeIfPresent(Int.self, forKey: .refinerChannels) ?? 0
+        refinerFeatures = try k.decodeIfPresent(Int.self, forKey: .refinerFeatures) ?? 0
     }
 
-    /// Encodes every field; `refinerChannels` only when it is not 0, so a config without a refiner is
-    /// written exactly as before the field existed.
+    /// Encodes every field; `refinerChannels` and `refinerFeatures` only when they are not 0, so a
+    /// config without them is written exactly as before the fields existed.
     public func encode(to encoder: Encoder) throws {
         var k = encoder.container(keyedBy: CodingKeys.self)
         try k.encode(frames, forKey: .frames); try k.encode(height, forKey: .height); try k.encode(width, forKey: .width)
@@ -114,6 +123,7 @@ public struct ModelConfig: Codable, Equatable, Sendable {
         try k.encode(samplingShift, forKey: .samplingShift); try k.encode(minNoiseLevel, forKey: .minNoiseLevel)
         try k.encode(videoPositionEmbedding, forKey: .videoPositionEmbedding); try k.encode(crossAttentionGate, forKey: .crossAttentionGate)
         if refinerChannels != 0 { try k.encode(refinerChannels, forKey: .refinerChannels) }
+        if refinerFeatures != 0 { try k.encode(refinerFeatures, forKey: .refinerFeatures) }
     }
 
     /// Token grid (t, y, x) and count T.
@@ -124,6 +134,11 @@ public struct ModelConfig: Codable, Equatable, Sendable {
     public var adaLNSlices: Int { crossAttentionGate ? 7 : 6 }
     /// Values per patch P.
     public var patchValues: Int { patchT * patchH * patchW * 3 }
+    /// Refiner feature values per token: K for every pixel of a patch, in (dt, dy, dx, k) order.
+    public var featureValues: Int { patchT * patchH * patchW * refinerFeatures }
+    /// Channels of the refiner's first convolution's input: x0_hat (3), x_s (3), s, 1 - s, and the
+    /// K refiner features.
+    public var refinerInputChannels: Int { OutputRefiner.inputChannels + refinerFeatures }
     /// Head size of the DiT and of the text encoder.
     public var headDim: Int { modelWidth / heads }
     public var textHeadDim: Int { textWidth / textHeads }
@@ -144,6 +159,8 @@ public struct ModelConfig: Codable, Equatable, Sendable {
         try need(samplingShift.isFinite && samplingShift > 0, "sampling shift must be positive")
         try need(minNoiseLevel.isFinite && minNoiseLevel > 0 && minNoiseLevel < 1, "minNoiseLevel must be in (0, 1)")
         try need((0...256).contains(refinerChannels), "refinerChannels must be in 0...256")
+        try need((0...64).contains(refinerFeatures), "refinerFeatures must be in 0...64")
+        try need(refinerFeatures == 0 || refinerChannels > 0, "refinerFeatures needs an output refiner (refinerChannels > 0)")
     }
 }
 

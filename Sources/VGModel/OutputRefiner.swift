@@ -3,7 +3,7 @@ import VGCore
 /// The output refiner (`ModelConfig.refinerChannels` > 0): a two-layer convolutional network at full
 /// resolution on top of the DiT's prediction,
 ///
-///     x0 = x0_hat + conv2(GELU(conv1([x0_hat, x_s, s, 1 - s])))
+///     x0 = x0_hat + conv2(GELU(conv1([x0_hat, x_s, s, 1 - s, f])))
 ///
 /// with 3 x 3 kernels applied inside each frame (zero padding at the frame's border). The DiT writes
 /// every 2 x 8 x 8 patch through one D-wide token, and the base measured that this loses the corners
@@ -11,12 +11,16 @@ import VGCore
 /// each pixel, its neighbours and the noisy input itself. Both convolutions run as linears over
 /// 3 x 3 neighbourhoods (im2col), so they use the same GEMM kernels (and quantised weights) as the
 /// rest of the model. `refiner.conv2` starts at zero, so a model that gains a refiner starts out
-/// computing exactly what it computed before.
+/// computing exactly what it computed before. With `ModelConfig.refinerFeatures` K > 0, f is K values
+/// per pixel that the linear `refiner.features` writes from each final token (as the final linear
+/// writes x0_hat), so the refiner is also a per-pixel nonlinear decoder of the DiT's tokens; without,
+/// f is empty.
 ///
 /// Shapes: N = F·H·W pixels in (f, y, x) order; neighbourhood columns [N, 9·Cin] with the neighbour
 /// (ky, kx) major and the channel minor, matching the weights' `[out, 9·Cin]` layout.
 public enum OutputRefiner {
-    /// Channels of the first convolution's input: x0_hat (3), x_s (3), s and 1 - s.
+    /// Image channels of the first convolution's input: x0_hat (3), x_s (3), s and 1 - s; the config's
+    /// K refiner features follow them (`ModelConfig.refinerInputChannels`).
     public static let inputChannels = 8
 
     /// Calls `body(pixel, slot, neighbour)` for every pixel of `frames` frames of `height` x `width`
@@ -66,14 +70,24 @@ extension VideoDiT {
         guard let r = acts.refiner, let conv1 = weights.refinerConv1, let conv2 = weights.refinerConv2 else {
             throw ModelError.badInput("the config has an output refiner but the weights or activations have none")
         }
-        let n = c.frames * c.height * c.width, cin = OutputRefiner.inputChannels
+        let n = c.frames * c.height * c.width, cin = c.refinerInputChannels, k = c.refinerFeatures
         try unpatchify(acts.output, into: r.base.view([c.frames, c.height, c.width, 3]))
+        if k > 0 {
+            // features [T, PK] = finalNorm [T, D] x Wfᵀ, then per pixel [N, K]
+            guard let lf = weights.refinerFeatures, let feat = r.features, let fp = r.featurePixels else {
+                throw ModelError.badInput("the config has refiner features but the weights or activations have none")
+            }
+            try ctx.linear(acts.finalNorm, lf.weight, bias: lf.bias, into: feat)
+            try unpatchify(feat, into: fp, channels: k)
+        }
         let b = r.base.floats, xs = noisy.floats, inp = r.input.floats
+        let fpx = r.featurePixels?.floats
         for p in 0..<n {
             let o = p * cin
             inp[o] = b[3 * p]; inp[o + 1] = b[3 * p + 1]; inp[o + 2] = b[3 * p + 2]
             inp[o + 3] = xs[3 * p]; inp[o + 4] = xs[3 * p + 1]; inp[o + 5] = xs[3 * p + 2]
             inp[o + 6] = s; inp[o + 7] = 1 - s
+            if let fpx { for j in 0..<k { inp[o + 8 + j] = fpx[p * k + j] } }
         }
         OutputRefiner.neighbourhoods(inp.baseAddress!, channels: cin, frames: c.frames, height: c.height, width: c.width,
                                      into: r.cols1.floats.baseAddress!)

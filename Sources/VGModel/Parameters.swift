@@ -91,7 +91,8 @@ public final class ParameterSet: @unchecked Sendable {
         // Output refiner: two 3 x 3 convolutions as linears over 3 x 3 neighbourhoods (im2col order:
         // neighbour (ky, kx) major, channel minor).
         if c.refinerChannels > 0 {
-            linear("refiner.conv1", out: c.refinerChannels, in: 9 * OutputRefiner.inputChannels)
+            if c.refinerFeatures > 0 { linear("refiner.features", out: c.featureValues, in: d) }
+            linear("refiner.conv1", out: c.refinerChannels, in: 9 * c.refinerInputChannels)
             linear("refiner.conv2", out: 3, in: 9 * c.refinerChannels)
         }
         return l
@@ -139,6 +140,8 @@ public struct ModelWeights: @unchecked Sendable {
     public var finalAdaLN: Linear, finalLinear: Linear
     /// The output refiner's two convolutions (nil when the config has none).
     public var refinerConv1: Linear?, refinerConv2: Linear?
+    /// The per-pixel features the final tokens hand the refiner (nil when the config has none).
+    public var refinerFeatures: Linear?
 
     /// Builds the layer view of `params` with every linear weight as f32 (no copies).
     public init(_ params: ParameterSet, config: ModelConfig) throws {
@@ -186,5 +189,6 @@ public struct ModelWeights: @unchecked Sendable {
         }
         finalAdaLN = try lin("final.adaln"); finalLinear = try lin("final.linear")
         if config.refinerChannels > 0 { refinerConv1 = try lin("refiner.conv1"); refinerConv2 = try lin("refiner.conv2") }
+        if config.refinerFeatures > 0 { refinerFeatures = try lin("refiner.features") }
     }
 }

@@ -186,32 +186,39 @@ public struct VideoDiT: @unchecked Sendable {
     // MARK: patches
 
     /// Clip `[F, H, W, 3]` -> patches `[T, P]`; tokens in (t, y, x) order, values in (dt, dy, dx, c) order.
-    public func patchify(_ clip: Tensor, into patches: Tensor) throws {
-        let c = config
-        guard clip.count == c.frames * c.height * c.width * 3, patches.count == c.tokens * c.patchValues else {
-            throw ModelError.badInput("patchify: clip \(clip.shape), patches \(patches.shape)")
-        }
-        movePatches(clip.floats.baseAddress!, patches.floats.baseAddress!, toPatches: true)
-    }
+    public func patchify(_ clip: Tensor, into patches: Tensor) throws { try patchify(clip, into: patches, channels: 3) }
 
     /// Patches `[T, P]` -> clip `[F, H, W, 3]`, the inverse of `patchify`.
-    public func unpatchify(_ patches: Tensor, into clip: Tensor) throws {
-        let c = config
-        guard clip.count == c.frames * c.height * c.width * 3, patches.count == c.tokens * c.patchValues else {
-            throw ModelError.badInput("unpatchify: patches \(patches.shape), clip \(clip.shape)")
-        }
-        movePatches(clip.floats.baseAddress!, patches.floats.baseAddress!, toPatches: false)
+    public func unpatchify(_ patches: Tensor, into clip: Tensor) throws { try unpatchify(patches, into: clip, channels: 3) }
+
+    /// `patchify` for `channels` values per pixel: `[F, H, W, channels]` -> `[T, pt·ph·pw·channels]`.
+    public func patchify(_ clip: Tensor, into patches: Tensor, channels: Int) throws {
+        try checkPatches(clip, patches, channels: channels, "patchify")
+        movePatches(clip.floats.baseAddress!, patches.floats.baseAddress!, channels: channels, toPatches: true)
     }
 
-    private func movePatches(_ clip: UnsafeMutablePointer<Float>, _ patches: UnsafeMutablePointer<Float>, toPatches: Bool) {
-        let c = config, g = c.grid
+    /// The inverse of `patchify(_:into:channels:)`.
+    public func unpatchify(_ patches: Tensor, into clip: Tensor, channels: Int) throws {
+        try checkPatches(clip, patches, channels: channels, "unpatchify")
+        movePatches(clip.floats.baseAddress!, patches.floats.baseAddress!, channels: channels, toPatches: false)
+    }
+
+    private func checkPatches(_ clip: Tensor, _ patches: Tensor, channels: Int, _ what: String) throws {
+        let c = config, pixels = c.frames * c.height * c.width
+        guard channels > 0, clip.count == pixels * channels, patches.count == pixels * channels else {
+            throw ModelError.badInput("\(what): clip \(clip.shape), patches \(patches.shape), \(channels) channels")
+        }
+    }
+
+    private func movePatches(_ clip: UnsafeMutablePointer<Float>, _ patches: UnsafeMutablePointer<Float>, channels ch: Int, toPatches: Bool) {
+        let c = config, g = c.grid, perToken = c.patchT * c.patchH * c.patchW * ch
         var tok = 0
         for gt in 0..<g.t { for gy in 0..<g.y { for gx in 0..<g.x {
-            var v = tok * c.patchValues
+            var v = tok * perToken
             for dt in 0..<c.patchT { for dy in 0..<c.patchH {
                 let f = gt * c.patchT + dt, y = gy * c.patchH + dy
-                let base = ((f * c.height + y) * c.width + gx * c.patchW) * 3
-                for i in 0..<(c.patchW * 3) {
+                let base = ((f * c.height + y) * c.width + gx * c.patchW) * ch
+                for i in 0..<(c.patchW * ch) {
                     if toPatches { patches[v] = clip[base + i] } else { clip[base + i] = patches[v] }
                     v += 1
                 }

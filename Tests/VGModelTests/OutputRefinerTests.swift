@@ -7,42 +7,60 @@ final class OutputRefinerTests: XCTestCase {
     /// The refiner is x0_hat + conv2(GELU(conv1([x0_hat, x_s, s, 1 - s]))) with 3 x 3 kernels inside
     /// each frame: checked at every pixel against a direct convolution written here, and with its last
     /// convolution at zero the model predicts exactly what the same weights without a refiner predict.
-    func testRefinerIsTwoConvolutionsOnTheDiTPrediction() throws {
+    func testRefinerIsTwoConvolutionsOnTheDiTPrediction() throws { try checkAgainstDirectConvolution(features: 0) }
+
+    /// The same with refiner features: conv1 also reads K values per pixel that `refiner.features`
+    /// writes from the pixel's final token (the modulated final norm), computed here from the token
+    /// directly, without the model's unpatchify.
+    func testRefinerFeaturesAreALinearOfThePixelsToken() throws { try checkAgainstDirectConvolution(features: 2) }
+
+    func checkAgainstDirectConvolution(features k: Int) throws {
         var withRefiner = tinyConfig
-        withRefiner.refinerChannels = 3
+        withRefiner.refinerChannels = 3; withRefiner.refinerFeatures = k
         let p = try randomParameters(withRefiner, seed: 50, scale: 0.3)
         let plainParams = try ParameterSet(config: tinyConfig)
         for name in plainParams.names { try plainParams.set(name, from: try p.tensor(name)) }
         let clip = try Tensor(zeros: [4, 8, 8, 3]); var rng = SeededRandom(seed: 51); rng.fillGaussian(clip.floats)
-        func predict(_ c: ModelConfig, _ params: ParameterSet) throws -> [Float] {
+        func predict(_ c: ModelConfig, _ params: ParameterSet) throws -> (out: [Float], finalNorm: [Float]) {
             let model = try VideoDiT(weights: try ModelWeights(params, config: c))
             let ctx = try ComputeContext(threads: 1), acts = try ModelActivations(config: c, saveForBackward: false)
             try model.encodeText(ctx, tokens: [1, 7, 2], acts: acts)
             let out = try Tensor(zeros: [4, 8, 8, 3])
             try model.unpatchify(try model.predict(ctx, noisy: clip, level: 0.3, acts: acts), into: out)
-            return out.toArray()
+            return (out.toArray(), acts.finalNorm.toArray())
         }
-        let base = try predict(tinyConfig, plainParams), refined = try predict(withRefiner, p)
+        let base = try predict(tinyConfig, plainParams).out
+        let (refined, finalNorm) = try predict(withRefiner, p)
 
         // The direct convolution, in doubles.
         let w1 = try p.tensor("refiner.conv1.weight").toArray(), b1 = try p.tensor("refiner.conv1.bias").toArray()
         let w2 = try p.tensor("refiner.conv2.weight").toArray(), b2 = try p.tensor("refiner.conv2.bias").toArray()
-        let xs = clip.toArray(), ch = 3, cin = OutputRefiner.inputChannels
-        func input(_ f: Int, _ y: Int, _ x: Int, _ k: Int) -> Double {
+        let wf = k > 0 ? try p.tensor("refiner.features.weight").toArray() : []
+        let bf = k > 0 ? try p.tensor("refiner.features.bias").toArray() : []
+        let xs = clip.toArray(), ch = 3, cin = OutputRefiner.inputChannels + k, c = withRefiner, d = c.modelWidth
+        func feature(_ f: Int, _ y: Int, _ x: Int, _ j: Int) -> Double {
+            let token = ((f / c.patchT) * c.grid.y + y / c.patchH) * c.grid.x + x / c.patchW
+            let v = (((f % c.patchT) * c.patchH + y % c.patchH) * c.patchW + x % c.patchW) * k + j
+            var sum = Double(bf[v])
+            for i in 0..<d { sum += Double(wf[v * d + i]) * Double(finalNorm[token * d + i]) }
+            return sum
+        }
+        func input(_ f: Int, _ y: Int, _ x: Int, _ q: Int) -> Double {
             guard (0..<8).contains(y), (0..<8).contains(x) else { return 0 }
             let i = ((f * 8 + y) * 8 + x) * 3
-            switch k {
-            case 0..<3: return Double(base[i + k])
-            case 3..<6: return Double(xs[i + k - 3])
+            switch q {
+            case 0..<3: return Double(base[i + q])
+            case 3..<6: return Double(xs[i + q - 3])
             case 6: return 0.3
-            default: return 0.7
+            case 7: return 0.7
+            default: return feature(f, y, x, q - 8)
             }
         }
         func gelu(_ v: Double) -> Double { 0.5 * v * (1 + tanh(0.7978845608 * (v + 0.044715 * v * v * v))) }
         func hidden(_ f: Int, _ y: Int, _ x: Int, _ o: Int) -> Double {
             guard (0..<8).contains(y), (0..<8).contains(x) else { return 0 }
             var v = Double(b1[o]), j = 0
-            for ky in -1...1 { for kx in -1...1 { for k in 0..<cin { v += Double(w1[o * 9 * cin + j]) * input(f, y + ky, x + kx, k); j += 1 } } }
+            for ky in -1...1 { for kx in -1...1 { for q in 0..<cin { v += Double(w1[o * 9 * cin + j]) * input(f, y + ky, x + kx, q); j += 1 } } }
             return gelu(v)
         }
         var worst = 0.0
@@ -56,13 +74,13 @@ final class OutputRefinerTests: XCTestCase {
                 worst = max(worst, abs(Double(refined[i]) - (Double(base[i]) + v)))
             }
         } } }
-        print("  output refiner against a direct convolution: max |diff| = \(worst)")
+        print("  output refiner (\(k) features) against a direct convolution: max |diff| = \(worst)")
         XCTAssertLessThan(worst, 1e-3)
         XCTAssertGreaterThan(zip(refined, base).map { abs($0 - $1) }.max()!, 1e-2)
 
         // conv2 at zero (how a refiner starts): the prediction is the DiT's, bit for bit.
         try p.tensor("refiner.conv2.weight").fill(0); try p.tensor("refiner.conv2.bias").fill(0)
-        XCTAssertEqual(try predict(withRefiner, p), base)
+        XCTAssertEqual(try predict(withRefiner, p).out, base)
     }
 
     /// The neighbourhood scatter is the adjoint of the gather: <gather(a), b> = <a, scatter(b)>.
@@ -92,5 +110,21 @@ final class OutputRefinerTests: XCTestCase {
         XCTAssertEqual(ParameterSet.layout(c).first { $0.name == "refiner.conv2.weight" }?.shape, [3, 72])
         XCTAssertFalse(ParameterSet.layout(tinyConfig).contains { $0.name.hasPrefix("refiner.") })
         for bad in [-1, 257] { c.refinerChannels = bad; XCTAssertThrowsError(try c.validate()) }
+    }
+
+    /// Refiner features: absent from configs without them, stored when set, widen conv1 by K input
+    /// channels and add `refiner.features` (K values per patch pixel); they need a refiner.
+    func testRefinerFeaturesConfig() throws {
+        var c = tinyConfig; c.refinerChannels = 8
+        XCTAssertFalse(String(decoding: try JSONEncoder().encode(c), as: UTF8.self).contains("refinerFeatures"))
+        c.refinerFeatures = 4
+        XCTAssertEqual(try JSONDecoder().decode(ModelConfig.self, from: try JSONEncoder().encode(c)), c)
+        XCTAssertEqual(ParameterSet.layout(c).first { $0.name == "refiner.conv1.weight" }?.shape, [8, 9 * 12])
+        XCTAssertEqual(ParameterSet.layout(c).first { $0.name == "refiner.features.weight" }?.shape, [2 * 4 * 4 * 4, 16])
+        XCTAssertNoThrow(try c.validate())
+        c.refinerChannels = 0
+        XCTAssertThrowsError(try c.validate()) { XCTAssertTrue("\($0)".contains("needs an output refiner"), "\($0)") }
+        c.refinerChannels = 8
+        for bad in [-1, 65] { c.refinerFeatures = bad; XCTAssertThrowsError(try c.validate()) }
     }
 }

@@ -68,12 +68,14 @@ final class VGPKTests: XCTestCase {
     func testModelPackAndLoadPerType() throws {
         var withRefiner = packConfig
         withRefiner.refinerChannels = 4
-        for config in [packConfig, withRefiner] { try checkPackAndLoadPerType(config) }
+        var withFeatures = withRefiner
+        withFeatures.refinerFeatures = 2
+        for config in [packConfig, withRefiner, withFeatures] { try checkPackAndLoadPerType(config) }
     }
 
     /// Packs `config`'s random weights in every type, loads them and compares the forward with f32's.
     func checkPackAndLoadPerType(_ config: ModelConfig) throws {
-        print("  refiner channels \(config.refinerChannels):")
+        print("  refiner channels \(config.refinerChannels), features \(config.refinerFeatures):")
         let p = try packParams(seed: 2, config: config)
         let ctx = try ComputeContext(threads: 2)
         func forward(_ weights: ModelWeights) throws -> [Float] {

@@ -111,10 +111,14 @@ final class GradientCheckTests: XCTestCase {
     /// The same with the output refiner (two full-resolution convolutions after the final layer).
     func testWholeModelBackwardWithOutputRefiner() throws { try checkWholeModel(crossAttentionGate: true, refinerChannels: 3) }
 
-    func checkWholeModel(crossAttentionGate: Bool, refinerChannels: Int = 0) throws {
+    /// The same with refiner features (a second linear from the final tokens into the refiner).
+    func testWholeModelBackwardWithRefinerFeatures() throws { try checkWholeModel(crossAttentionGate: true, refinerChannels: 3, refinerFeatures: 2) }
+
+    func checkWholeModel(crossAttentionGate: Bool, refinerChannels: Int = 0, refinerFeatures: Int = 0) throws {
         let c = ModelConfig(frames: 4, height: 8, width: 8, patchT: 2, patchH: 4, patchW: 4, modelWidth: 16, depth: 2,
                             heads: 2, mlpRatio: 2, timeFrequencies: 8, vocabSize: 40, maxTextTokens: 6, textWidth: 12,
-                            textDepth: 2, textHeads: 2, crossAttentionGate: crossAttentionGate, refinerChannels: refinerChannels)
+                            textDepth: 2, textHeads: 2, crossAttentionGate: crossAttentionGate, refinerChannels: refinerChannels,
+                            refinerFeatures: refinerFeatures)
         XCTAssertEqual(ParameterSet.layout(c).first { $0.name == "adaln.weight" }?.shape, [c.adaLNSlices * 16, 16])
         let params = try ParameterSet(config: c), grads = try ParameterSet(config: c)
         var rng = SeededRandom(seed: 20)

@@ -237,6 +237,48 @@ final class PretrainerTests: XCTestCase {
         }
     }
 
+    /// A warm start may hand a trained refiner features: every tensor of the file but conv1 is kept,
+    /// conv1 keeps its columns with zeros for the new channels (so the start computes what the file
+    /// did), `refiner.features` starts random, and training moves the new columns.
+    func testWarmStartAddsRefinerFeatures() throws {
+        let base = FileManager.default.temporaryDirectory.appendingPathComponent("features-\(UUID().uuidString)")
+        defer { try? FileManager.default.removeItem(at: base) }
+        var first = options()
+        first.model.refinerChannels = 4
+        let (_, _, exported) = try trainAndExport(first, in: base)
+        let (fc, start) = try TrainingCheckpoint.loadWeights(try SafeTensorsFile(contentsOf: exported))
+        var o = options()
+        o.initialWeights = exported.path
+        o.model.refinerChannels = 4; o.model.refinerFeatures = 2
+        let zeroSteps = try Pretrainer(options: o, source: BarsSource(), directory: base.appendingPathComponent("b")).run(shouldStop: { true })
+        for n in start.names where n != "refiner.conv1.weight" {
+            XCTAssertEqual(try start.tensor(n).toArray(), try zeroSteps.params.tensor(n).toArray(), n)
+        }
+        let old = try start.tensor("refiner.conv1.weight").toArray(), new = try zeroSteps.params.tensor("refiner.conv1.weight").toArray()
+        let oldIn = OutputRefiner.inputChannels, newIn = oldIn + 2
+        XCTAssertEqual(new.count, 4 * 9 * newIn)
+        for i in 0..<(4 * 9) {
+            XCTAssertEqual(Array(new[(i * newIn)..<(i * newIn + oldIn)]), Array(old[(i * oldIn)..<((i + 1) * oldIn)]))
+            XCTAssertEqual(Array(new[(i * newIn + oldIn)..<((i + 1) * newIn)]), [0, 0])
+        }
+        XCTAssertTrue(try zeroSteps.params.tensor("refiner.features.weight").toArray().contains { $0 != 0 })
+        // The start predicts exactly what the file's weights predict.
+        func predict(_ c: ModelConfig, _ p: ParameterSet) throws -> [Float] {
+            let model = try VideoDiT(weights: try ModelWeights(p, config: c))
+            let ctx = try ComputeContext(threads: 1), acts = try ModelActivations(config: c, saveForBackward: false)
+            try model.encodeText(ctx, tokens: [1, 5, 2], acts: acts)
+            let clip = try Tensor(zeros: [c.frames, c.height, c.width, 3]); var rng = SeededRandom(seed: 3); rng.fillGaussian(clip.floats)
+            return try model.predict(ctx, noisy: clip, level: 0.4, acts: acts).toArray()
+        }
+        // (Equal up to rounding: the GEMM over 9 x 10 columns may sum in another order than over 9 x 8.)
+        let widened = try predict(o.model, zeroSteps.params), before = try predict(fc, start)
+        XCTAssertLessThan(zip(widened, before).map { abs($0 - $1) }.max()!, 1e-5)
+        try FileManager.default.removeItem(at: base.appendingPathComponent("b"))
+        let moved = try Pretrainer(options: o, source: BarsSource(), directory: base.appendingPathComponent("b")).run()
+        let trained = try moved.params.tensor("refiner.conv1.weight").toArray()
+        XCTAssertTrue((0..<(4 * 9)).contains { i in trained[(i * newIn + oldIn)..<((i + 1) * newIn)].contains { $0 != 0 } })
+    }
+
     /// A warm start may raise the text token limit: the file's text positions are kept, the new rows
     /// start like a fresh model's, every other tensor is the file's; lowering the limit is refused.
     func testWarmStartRaisesTheTextLimit() throws {

@@ -365,12 +365,14 @@ final class ParityTests: XCTestCase {
     func testTrainingForwardEqualsRuntimeForward() throws {
         for gate in [false, true] { try checkParity(crossAttentionGate: gate) }
         try checkParity(crossAttentionGate: true, refinerChannels: 4)
+        try checkParity(crossAttentionGate: true, refinerChannels: 4, refinerFeatures: 3)
     }
 
-    func checkParity(crossAttentionGate: Bool, refinerChannels: Int = 0) throws {
+    func checkParity(crossAttentionGate: Bool, refinerChannels: Int = 0, refinerFeatures: Int = 0) throws {
         let c = ModelConfig(frames: 4, height: 16, width: 16, patchT: 2, patchH: 4, patchW: 4, modelWidth: 32, depth: 3,
                             heads: 4, mlpRatio: 2, timeFrequencies: 16, vocabSize: 50, maxTextTokens: 8, textWidth: 24,
-                            textDepth: 2, textHeads: 2, crossAttentionGate: crossAttentionGate, refinerChannels: refinerChannels)
+                            textDepth: 2, textHeads: 2, crossAttentionGate: crossAttentionGate, refinerChannels: refinerChannels,
+                            refinerFeatures: refinerFeatures)
         let p = try ParameterSet(config: c)
         var rng = SeededRandom(seed: 30)
         for n in p.names { rng.fillGaussian(try p.tensor(n).floats, scale: 0.2) }
@@ -384,7 +386,7 @@ final class ParityTests: XCTestCase {
             outs.append(try model.predict(ctx, noisy: clip, level: 0.4, acts: acts).toArray())
         }
         let maxDiff = zip(outs[0], outs[1]).map { abs($0 - $1) }.max() ?? 0
-        print("  training forward vs runtime forward (cross-attention gate: \(crossAttentionGate), refiner channels: \(refinerChannels)): max |diff| = \(maxDiff)")
+        print("  training forward vs runtime forward (cross-attention gate: \(crossAttentionGate), refiner channels: \(refinerChannels), features: \(refinerFeatures)): max |diff| = \(maxDiff)")
         XCTAssertEqual(maxDiff, 0)
     }
 }

@@ -57,6 +57,12 @@ public final class ModelBackward: @unchecked Sendable {
         // Final layer: out = linear(modulate(LN(hF), shift, scale))
         try ctx.linearBackward(dPredicted, x: acts.finalNorm, weight: f32(w.finalLinear.weight), dx: dA,
                                dWeight: f32(g.finalLinear.weight), dBias: g.finalLinear.bias)
+        // Refiner features read the same modulated tokens: features = linear(modulate(LN(hF), ...)).
+        if let df = refiner?.dFeatures {
+            guard let lf = w.refinerFeatures, let gf = g.refinerFeatures else { throw ModelError.badInput("backward: no refiner features") }
+            try ctx.linearBackward(df, x: acts.finalNorm, weight: f32(lf.weight), dx: dA, accumulate: true,
+                                   dWeight: f32(gf.weight), dBias: gf.bias)
+        }
         try ctx.layerNorm(acts.finalInput, into: xhat)
         let dShift = dParts[0], dScale = dParts[1]; dShift.fill(0); dScale.fill(0)
         try ctx.modulateBackward(dA, xhat: xhat, scale: acts.finalScale, dx: dXhat, dShift: dShift, dScale: dScale)

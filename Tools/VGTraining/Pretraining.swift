@@ -169,8 +169,10 @@ public final class Pretrainer {
                 same.videoPositionEmbedding = c.videoPositionEmbedding
                 same.maxTextTokens = c.maxTextTokens
                 same.refinerChannels = c.refinerChannels
+                same.refinerFeatures = c.refinerFeatures
                 guard same == c, !fc.videoPositionEmbedding || c.videoPositionEmbedding, fc.maxTextTokens <= c.maxTextTokens,
-                      fc.refinerChannels == 0 || fc.refinerChannels == c.refinerChannels else {
+                      fc.refinerChannels == 0 || fc.refinerChannels == c.refinerChannels,
+                      fc.refinerFeatures == 0 || fc.refinerFeatures == c.refinerFeatures else {
                     throw ModelError.invalidConfig("\(path) has another model config than the run's")
                 }
                 guard let tj = file.metadata[TrainingCheckpoint.tokenizerKey] else { throw ModelError.badParameter("\(path) has no tokenizer") }
@@ -184,7 +186,10 @@ public final class Pretrainer {
                     // fresh model's (Gaussian, std 0.02): prompts that fit the old limit are encoded as before.
                     p = try ParameterSet(config: c)
                     let textPositions = "text.position_embedding"
-                    for name in fp.names where name != textPositions { try p.set(name, from: try fp.tensor(name)) }
+                    let widenedConv1 = "refiner.conv1.weight"
+                    for name in fp.names where name != textPositions && !(name == widenedConv1 && fc.refinerFeatures != c.refinerFeatures) {
+                        try p.set(name, from: try fp.tensor(name))
+                    }
                     let old = try fp.tensor(textPositions).floats, new = try p.tensor(textPositions).floats
                     var rng = SeededRandom(seed: o.seed ^ 0x7E47)
                     rng.fillGaussian(new, scale: 0.02)
@@ -195,6 +200,20 @@ public final class Pretrainer {
                         let fresh = try ParameterSet(config: c)
                         try FlowMatchingTrainer.initialize(fresh, seed: o.seed ^ 0x4EF1, scheme: o.initialization)
                         for name in fresh.names where name.hasPrefix("refiner.") { try p.set(name, from: try fresh.tensor(name)) }
+                    } else if fc.refinerFeatures == 0 && c.refinerFeatures > 0 {
+                        // Features for a trained refiner: `refiner.features` starts as a fresh model's
+                        // and the first convolution keeps its trained columns, with zeros for the new
+                        // feature channels, so the model computes exactly what the file's did and the
+                        // zero columns still get gradients (the features are not zero).
+                        let fresh = try ParameterSet(config: c)
+                        try FlowMatchingTrainer.initialize(fresh, seed: o.seed ^ 0x4EF2, scheme: o.initialization)
+                        for name in fresh.names where name.hasPrefix("refiner.features") { try p.set(name, from: try fresh.tensor(name)) }
+                        let old = try fp.tensor(widenedConv1).floats, new = try p.tensor(widenedConv1).floats
+                        let oldIn = OutputRefiner.inputChannels, newIn = c.refinerInputChannels
+                        new.update(repeating: 0)
+                        for out in 0..<c.refinerChannels { for slot in 0..<9 { for ch in 0..<oldIn {
+                            new[(out * 9 + slot) * newIn + ch] = old[(out * 9 + slot) * oldIn + ch]
+                        } } }
                     }
                 }
             } else {

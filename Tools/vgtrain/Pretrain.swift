@@ -108,6 +108,7 @@ struct Pretrain: ParsableCommand {
     @Flag(help: "A fresh model's cross-attention gets an adaLN gate like the other branches (ModelConfig.crossAttentionGate; on in the default config since phase 13, so this only restates it; --config can turn it off).") var crossAttentionGate = false
     @Flag(help: "With --init-from: add a learned video position embedding (zero at the start) to a model without one.") var addPositionEmbedding = false
     @Option(help: "With --init-from: add an output refiner of this many channels (ModelConfig.refinerChannels; its last convolution starts at zero) to a model without one.") var addRefiner: Int?
+    @Option(help: "With --init-from: hand the output refiner this many feature channels per pixel from the final tokens (ModelConfig.refinerFeatures; the new convolution columns start at zero); needs a refiner (the file's or --add-refiner's).") var addRefinerFeatures: Int?
     @Option(help: "Start from these exported weights (safetensors with config and tokenizer) with a fresh optimizer.") var initFrom: String?
     @Option(help: "How a fresh model's weights start: xavier (DiT's rule) or gpt2 (std 0.02 everywhere, phases 1-12).") var initialization = "xavier"
     @Option(help: "Stop after this many seconds (the checkpoint lets a later run continue).") var timeLimit: Double?
@@ -131,8 +132,8 @@ struct Pretrain: ParsableCommand {
             throw CLIError("--initialization: one of \(WeightInitialization.allCases.map(\.rawValue).joined(separator: ", ")) (got \"\(initialization)\")")
         }
         o.initialization = scheme
-        if (addPositionEmbedding || addRefiner != nil) && (initFrom == nil || config != nil) {
-            throw CLIError("--add-position-embedding and --add-refiner change the architecture of --init-from's weights; for a fresh model put them in --config")
+        if (addPositionEmbedding || addRefiner != nil || addRefinerFeatures != nil) && (initFrom == nil || config != nil) {
+            throw CLIError("--add-position-embedding, --add-refiner and --add-refiner-features change the architecture of --init-from's weights; for a fresh model put them in --config")
         }
         if maxTextTokens != nil && config != nil {
             throw CLIError("--config already sets the token limit; put --max-text-tokens in the config")
@@ -149,6 +150,12 @@ struct Pretrain: ParsableCommand {
                     throw CLIError("--add-refiner: a positive channel count, for weights without a refiner (\(initFrom) has \(o.model.refinerChannels))")
                 }
                 o.model.refinerChannels = addRefiner
+            }
+            if let addRefinerFeatures {
+                guard addRefinerFeatures > 0, o.model.refinerChannels > 0, o.model.refinerFeatures == 0 else {
+                    throw CLIError("--add-refiner-features: a positive count, for weights with an output refiner and no features (\(initFrom) has \(o.model.refinerChannels) refiner channels, \(o.model.refinerFeatures) features)")
+                }
+                o.model.refinerFeatures = addRefinerFeatures
             }
             if let maxTextTokens { o.model.maxTextTokens = maxTextTokens }
         }

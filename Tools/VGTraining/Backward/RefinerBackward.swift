@@ -8,20 +8,26 @@ final class RefinerBackwardScratch: @unchecked Sendable {
     let dCols2: Tensor    // [N, 9C]
     let dAct: Tensor      // [N, C]
     let dHidden: Tensor   // [N, C]
-    let dCols1: Tensor    // [N, 72]
-    let dInput: Tensor    // [N, 8]
+    let dCols1: Tensor    // [N, 9Cin]
+    let dInput: Tensor    // [N, Cin]
     let dPatches: Tensor  // [T, P]   gradient of the DiT's own prediction
+    let dFeaturePixels: Tensor?  // [N, K]   gradient of the refiner features per pixel (K > 0 only)
+    let dFeatures: Tensor?       // [T, PK]  the same per token: what `refiner.features` wrote
     init(_ c: ModelConfig) throws {
-        let n = c.frames * c.height * c.width, ch = c.refinerChannels, cin = OutputRefiner.inputChannels
+        let n = c.frames * c.height * c.width, ch = c.refinerChannels, cin = c.refinerInputChannels
         dPixels = try Tensor(zeros: [n, 3]); dCols2 = try Tensor(zeros: [n, 9 * ch]); dAct = try Tensor(zeros: [n, ch])
         dHidden = try Tensor(zeros: [n, ch]); dCols1 = try Tensor(zeros: [n, 9 * cin]); dInput = try Tensor(zeros: [n, cin])
         dPatches = try Tensor(zeros: [c.tokens, c.patchValues])
+        dFeaturePixels = c.refinerFeatures > 0 ? try Tensor(zeros: [n, c.refinerFeatures]) : nil
+        dFeatures = c.refinerFeatures > 0 ? try Tensor(zeros: [c.tokens, c.featureValues]) : nil
     }
 }
 
 extension ModelBackward {
     /// Backward of `VideoDiT.refine`: accumulates the refiner's parameter gradients into `g` and returns
     /// the gradient of the DiT's prediction x0_hat as patches `[T, P]` (x0 = x0_hat + conv2(GELU(conv1(.)))).
+    /// With refiner features, also the gradient of `refiner.features`' output in `scratch.dFeatures`
+    /// (`[T, PK]`), which the caller takes back through that linear.
     func refinerBackward(_ ctx: ComputeContext, model: VideoDiT, acts: ModelActivations, dOutput: Tensor, grads g: ModelWeights,
                          scratch s: RefinerBackwardScratch) throws -> Tensor {
         let c = config, w = model.weights
@@ -29,7 +35,7 @@ extension ModelBackward {
               let g1 = g.refinerConv1, let g2 = g.refinerConv2 else {
             throw ModelError.badInput("refiner backward: the model has no output refiner")
         }
-        let clip = [c.frames, c.height, c.width, 3], cin = OutputRefiner.inputChannels
+        let clip = [c.frames, c.height, c.width, 3], cin = c.refinerInputChannels, k = c.refinerFeatures
         try model.unpatchify(dOutput, into: try s.dPixels.view(clip))
         // conv2: delta = cols2 W2ᵀ + b2
         try ctx.linearBackward(s.dPixels, x: r.cols2, weight: f32(conv2.weight), dx: s.dCols2, dWeight: f32(g2.weight), dBias: g2.bias)
@@ -44,6 +50,11 @@ extension ModelBackward {
         // (x_s, s and 1 - s need no gradient).
         let dp = s.dPixels.floats, di = s.dInput.floats
         for p in 0..<(dp.count / 3) { for ch in 0..<3 { dp[3 * p + ch] += di[p * cin + ch] } }
+        if k > 0, let dfp = s.dFeaturePixels, let df = s.dFeatures {
+            let f = dfp.floats, base = OutputRefiner.inputChannels
+            for p in 0..<(dp.count / 3) { for j in 0..<k { f[p * k + j] = di[p * cin + base + j] } }
+            try model.patchify(dfp, into: df, channels: k)
+        }
         try model.patchify(try s.dPixels.view(clip), into: s.dPatches)
         return s.dPatches
     }
