@@ -18,7 +18,9 @@ struct Evaluate: ParsableCommand {
         discussion: """
         --model takes exported weights (f16/f32 safetensors with vgrt.config and vgrt.tokenizer), a training
         checkpoint (add --ema to use its EMA weights), or a packed .vgpk model (run on its quantised kernels).
-        Prompts are spread evenly over the fixed v1 set.
+        Prompts are spread evenly over the fixed v1 set. The set cycles its first object's shape with
+        period 5 (circle, square, triangle, ring, star), so a limit whose stride is a multiple of 5
+        (64: every 5th prompt) is mostly circles; use 160 or 320 to measure shape.
 
         Example:
           vgtrain evaluate --model Models/checkpoints/base.safetensors --limit 64 --out evals/base --sheet docs/base-samples.png
