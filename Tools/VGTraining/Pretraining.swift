@@ -196,18 +196,19 @@ public final class Pretrainer {
                     for i in 0..<old.count { new[i] = old[i] }
                     // A new output refiner starts as a fresh model's does (its last convolution at zero),
                     // so the warm-started model computes exactly what the file's did.
-                    if fc.refinerChannels == 0 && c.refinerChannels > 0 {
+                    func startFresh(_ prefix: String, seed: UInt64) throws {
                         let fresh = try ParameterSet(config: c)
-                        try FlowMatchingTrainer.initialize(fresh, seed: o.seed ^ 0x4EF1, scheme: o.initialization)
-                        for name in fresh.names where name.hasPrefix("refiner.") { try p.set(name, from: try fresh.tensor(name)) }
+                        try FlowMatchingTrainer.initialize(fresh, seed: o.seed ^ seed, scheme: o.initialization)
+                        for name in fresh.names where name.hasPrefix(prefix) { try p.set(name, from: try fresh.tensor(name)) }
+                    }
+                    if fc.refinerChannels == 0 && c.refinerChannels > 0 {
+                        try startFresh("refiner.", seed: 0x4EF1)
                     } else if fc.refinerFeatures == 0 && c.refinerFeatures > 0 {
                         // Features for a trained refiner: `refiner.features` starts as a fresh model's
                         // and the first convolution keeps its trained columns, with zeros for the new
                         // feature channels, so the model computes exactly what the file's did and the
                         // zero columns still get gradients (the features are not zero).
-                        let fresh = try ParameterSet(config: c)
-                        try FlowMatchingTrainer.initialize(fresh, seed: o.seed ^ 0x4EF2, scheme: o.initialization)
-                        for name in fresh.names where name.hasPrefix("refiner.features") { try p.set(name, from: try fresh.tensor(name)) }
+                        try startFresh("refiner.features", seed: 0x4EF2)
                         let old = try fp.tensor(widenedConv1).floats, new = try p.tensor(widenedConv1).floats
                         let oldIn = OutputRefiner.inputChannels, newIn = c.refinerInputChannels
                         new.update(repeating: 0)
