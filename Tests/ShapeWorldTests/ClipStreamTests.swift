@@ -27,6 +27,39 @@ final class ClipStreamTests: XCTestCase {
         XCTAssertEqual(try single.record(at: 4).clip.spec, single.spec(at: 4))
     }
 
+    /// A swapped scene changes only the objects' shapes (and the rotation of shapes that become
+    /// circles or turn into non-round ones): circles become other shapes, the rest circles; the
+    /// rendered clips differ only where either scene's objects are.
+    func testShapesSwappedChangesOnlyTheShapes() throws {
+        let stream = ClipStream(seed: 13)
+        var fromCircle: Set<ShapeKind> = [], checked = 0
+        for i in 0..<60 {
+            let spec = stream.spec(at: i)
+            var r = SplitMix64(seed: UInt64(i))
+            let swapped = SceneSampler.shapesSwapped(spec, uprightShare: 1, using: &r)
+            XCTAssertEqual(swapped.background, spec.background)
+            XCTAssertEqual(swapped.objects.count, spec.objects.count)
+            for (a, b) in zip(spec.objects, swapped.objects) {
+                var z = b; z.shape = a.shape; z.rotation = a.rotation
+                XCTAssertEqual(z, a, "colour, size, motion, speed and place are kept")
+                if a.shape == .circle { XCTAssertNotEqual(b.shape, .circle); fromCircle.insert(b.shape) } else { XCTAssertEqual(b.shape, .circle) }
+                if !b.shape.isRound { XCTAssertEqual(b.rotation, 0, "upright share 1") }
+            }
+            if i < 10 {
+                let c = stream.config
+                let f0 = try Renderer.render(spec, config: c), f1 = try Renderer.render(swapped, config: c)
+                let cov0 = try Renderer.objectCoverage(spec, config: c), cov1 = try Renderer.objectCoverage(swapped, config: c)
+                XCTAssertNotEqual(f0, f1)
+                for p in 0..<cov0.count where cov0[p] == 0 && cov1[p] == 0 {
+                    for ch in 0..<3 { XCTAssertEqual(f0[3 * p + ch], f1[3 * p + ch]) }
+                    checked += 1
+                }
+            }
+        }
+        XCTAssertEqual(fromCircle, [.square, .triangle, .ring, .star])
+        XCTAssertGreaterThan(checked, 10 * 16 * 64 * 64 / 2)
+    }
+
     func testUprightShareTurnsOnlyRotationsAndDefaultsToEveryRotation() throws {
         let any = ClipStream(seed: 11), upright = ClipStream(seed: 11, uprightShare: 1), half = ClipStream(seed: 11, uprightShare: 0.5)
         XCTAssertEqual(any.uprightShare, 0)

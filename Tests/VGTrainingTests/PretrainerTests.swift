@@ -28,6 +28,16 @@ struct CoveredBarsSource: CaptionedClipSource {
     }
 }
 
+/// The bars, with every odd example's input at high noise showing the bar moving the other way.
+struct SwappedBarsSource: CaptionedClipSource {
+    func example(_ index: Int, into clip: Tensor) throws -> String { try BarsSource().example(index, into: clip) }
+    func alteredInput(_ index: Int, into clip: Tensor) throws -> Bool {
+        guard index % 4 < 2 else { return false }
+        _ = try BarsSource().example(index ^ 1, into: clip)
+        return true
+    }
+}
+
 final class PretrainerTests: XCTestCase {
     func options() -> PretrainOptions {
         var o = PretrainOptions()
@@ -86,6 +96,25 @@ final class PretrainerTests: XCTestCase {
         for bad: Float in [-1, .nan, .infinity] {
             o.edgeWeight = bad
             XCTAssertThrowsError(try Pretrainer(options: o, source: BarsSource(), directory: base))
+        }
+    }
+
+    /// Altered inputs resume exactly, change the run only when `alteredInputFrom` is set (a source's
+    /// altered inputs are not even read otherwise), and a level outside [0, 1] is refused.
+    func testStopAndResumeWithAlteredInputs() throws {
+        var o = options()
+        o.lanes = 2; o.alteredInputFrom = 0
+        let swapped = try stopAndResume(o, source: SwappedBarsSource())
+        let base = FileManager.default.temporaryDirectory.appendingPathComponent("plain-\(UUID().uuidString)")
+        defer { try? FileManager.default.removeItem(at: base) }
+        o.alteredInputFrom = nil
+        let off = try Pretrainer(options: o, source: SwappedBarsSource(), directory: base.appendingPathComponent("off")).run()
+        let plain = try Pretrainer(options: o, source: BarsSource(), directory: base.appendingPathComponent("plain")).run()
+        XCTAssertEqual(try plain.params.tensor("final.linear.weight").toArray(), try off.params.tensor("final.linear.weight").toArray())
+        XCTAssertNotEqual(try plain.params.tensor("final.linear.weight").toArray(), try swapped.params.tensor("final.linear.weight").toArray())
+        for bad: Float in [-0.1, 1.5, .nan] {
+            o.alteredInputFrom = bad
+            XCTAssertThrowsError(try Pretrainer(options: o, source: SwappedBarsSource(), directory: base.appendingPathComponent("bad")))
         }
     }
 
@@ -316,6 +345,7 @@ final class PretrainerTests: XCTestCase {
         XCTAssertEqual(o.lanes, 1)
         XCTAssertEqual(o.objectWeight, 0)
         XCTAssertEqual(o.edgeWeight, 0)
+        XCTAssertNil(o.alteredInputFrom)
         XCTAssertEqual(o.model, options().model)
     }
 }

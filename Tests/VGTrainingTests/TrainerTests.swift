@@ -176,6 +176,31 @@ final class ObjectWeightTests: XCTestCase {
         XCTAssertThrowsError(try loss(t, TrainingSample(clip: clip, tokens: [1, 7, 2], objectCoverage: try Tensor(zeros: [4, 8, 7]))))
     }
 
+    /// An altered input replaces the clip under the noise from its level up (s = 0.7 here) while the
+    /// target stays the clip; below that level, or when off, the loss is the plain loss bit for bit.
+    func testAlteredInputIsNoisedInPlaceOfTheClipFromItsLevel() throws {
+        let t = try makeTrainer()
+        var r = SeededRandom(seed: 43)
+        let clip = try Tensor(zeros: [4, 8, 8, 3]), other = try Tensor(zeros: [4, 8, 8, 3])
+        r.fillGaussian(clip.floats, scale: 0.5); r.fillGaussian(other.floats, scale: 0.5)
+        let plain = try loss(t, TrainingSample(clip: clip, tokens: [1, 7, 2]))
+        let altered = TrainingSample(clip: clip, tokens: [1, 7, 2], alteredInput: other)
+        XCTAssertEqual(try loss(t, altered), plain)                  // off (nil)
+        t.alteredInputFrom = 0.8
+        XCTAssertEqual(try loss(t, altered), plain)                  // 0.7 is below its level
+        t.alteredInputFrom = 0.5
+        let swapped = try loss(t, altered)
+        let predicted = try predictionByHand(t, clip: other, tokens: [1, 7, 2])   // x_s from `other`
+        var sum = 0.0
+        for i in 0..<clip.count { let d = Double(predicted.floats[i] - clip.floats[i]); sum += d * d }   // target: `clip`
+        let byHand = sum / (Double(clip.count) * 0.49)
+        print(String(format: "  altered-input loss %.6f (by hand %.6f), plain %.6f", swapped, byHand, plain))
+        XCTAssertEqual(Double(swapped), byHand, accuracy: 1e-4 * byHand)
+        XCTAssertNotEqual(swapped, plain)
+        XCTAssertEqual(try loss(t, TrainingSample(clip: clip, tokens: [1, 7, 2])), plain)   // no altered input: plain
+        XCTAssertThrowsError(try loss(t, TrainingSample(clip: clip, tokens: [1, 7, 2], alteredInput: try Tensor(zeros: [4, 8, 8, 2]))))
+    }
+
     /// The weighted loss's gradient matches central differences of the loss.
     func testWeightedLossGradient() throws {
         let t = try makeTrainer()

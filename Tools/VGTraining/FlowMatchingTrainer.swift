@@ -77,8 +77,14 @@ public struct TrainingSample: Sendable {
     /// More clean clips that the caption describes equally well, for the target at s = 1 (nil: the
     /// sample's own clip is the target at every level). See `CaptionDraws`.
     public var captionDraws: CaptionDraws?
-    public init(clip: Tensor, tokens: [Int32], objectCoverage: Tensor? = nil, captionDraws: CaptionDraws? = nil) {
+    /// Another clean clip [F, H, W, 3] that is noised into the model's input in place of `clip` at
+    /// levels s >= `FlowMatchingTrainer.alteredInputFrom`, while the target stays `clip` (nil: `clip`
+    /// at every level), e.g. the same scene with its shapes swapped: the model learns to let the
+    /// caption overrule what the noisy input seems to show.
+    public var alteredInput: Tensor?
+    public init(clip: Tensor, tokens: [Int32], objectCoverage: Tensor? = nil, captionDraws: CaptionDraws? = nil, alteredInput: Tensor? = nil) {
         self.clip = clip; self.tokens = tokens; self.objectCoverage = objectCoverage; self.captionDraws = captionDraws
+        self.alteredInput = alteredInput
     }
 }
 
@@ -139,6 +145,9 @@ public final class FlowMatchingTrainer: @unchecked Sendable {
     /// Weight μ of the outline term (`EdgeLoss`): the loss becomes (Σ w (x̂ - x)² + μ Σ (Δe)²) / (Σ w s²),
     /// e.g. 1; 0 (the default) leaves the loss as it was, bit for bit.
     public var edgeWeight: Float = 0
+    /// Lowest noise level at which a sample's `alteredInput` replaces its clip in the input, e.g. 0.6
+    /// (nil, the default: never; the input is the noised target at every level, as in phases 1-30).
+    public var alteredInputFrom: Float?
 
     /// The object weight λ at noise level s.
     public func objectWeight(at s: Float) -> Float {
@@ -265,7 +274,13 @@ public final class FlowMatchingTrainer: @unchecked Sendable {
                noisy: Tensor, target: Tensor, dOutput: Tensor, weights: LossWeights, edges: EdgeScratch,
                grads: ParameterSet) throws -> Float {
         let c = config
-        let x0 = sample.clip.floats, xs = noisy.floats
+        // x_s mixes the noise with the target, or with the altered input at high levels.
+        var input = sample.clip
+        if let from = alteredInputFrom, s >= from, let altered = sample.alteredInput {
+            guard altered.shape == sample.clip.shape else { throw ModelError.badInput("altered input \(altered.shape), expected \(sample.clip.shape)") }
+            input = altered
+        }
+        let x0 = input.floats, xs = noisy.floats
         for i in 0..<xs.count { xs[i] = (1 - s) * x0[i] + s * xs[i] }
         let model = try VideoDiT(weights: try ModelWeights(params, config: c))
         try model.encodeText(ctx, tokens: sample.tokens, acts: acts)

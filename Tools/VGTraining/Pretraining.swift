@@ -15,11 +15,16 @@ public protocol CaptionedClipSource: Sendable {
     /// caption) describes as well as it describes the example, for the pure-noise target (see
     /// `CaptionDraws`); nil when the source cannot tell (the default), e.g. for web captions that may be wrong.
     func captionDraws(_ index: Int, captionDropped: Bool, count: Int) -> CaptionDraws?
+    /// Writes another clean clip for example `index` that training noises into the input in place of
+    /// the example at high levels (`TrainingSample.alteredInput`) into `clip`; returns false when the
+    /// example has none (the default).
+    func alteredInput(_ index: Int, into clip: Tensor) throws -> Bool
 }
 
 extension CaptionedClipSource {
     public func objectCoverage(_ index: Int, into coverage: Tensor) throws -> Bool { false }
     public func captionDraws(_ index: Int, captionDropped: Bool, count: Int) -> CaptionDraws? { nil }
+    public func alteredInput(_ index: Int, into clip: Tensor) throws -> Bool { false }
 }
 
 /// Settings of a pretraining (or fine-tuning) run, stored beside its outputs.
@@ -63,6 +68,9 @@ public struct PretrainOptions: Codable, Sendable {
     /// Weight μ of the outline term (`EdgeLoss`, the error of neighbouring pixels' differences), e.g. 1;
     /// 0 = the loss of phases 1-24.
     public var edgeWeight: Float = 0
+    /// Lowest noise level at which the source's altered inputs (`CaptionedClipSource.alteredInput`)
+    /// replace the examples in the model's input, e.g. 0.6; nil = never (phases 1-30).
+    public var alteredInputFrom: Float?
     public init() {}
 
     /// Whether any level weights object pixels (then the source's coverage maps are needed).
@@ -70,7 +78,7 @@ public struct PretrainOptions: Codable, Sendable {
 
     enum CodingKeys: String, CodingKey {
         case model, optimizer, batchSize, steps, seed, captionDropout, checkpointEvery, tokenizerCorpus, threads, lanes, noiseLevels, initialWeights, objectWeight
-        case objectWeightHigh, objectWeightHighFrom, initialization, pureNoiseDraws, edgeWeight
+        case objectWeightHigh, objectWeightHighFrom, initialization, pureNoiseDraws, edgeWeight, alteredInputFrom
     }
 
     /// Decodes options files written before `lanes` / `noiseLevels` / `initialWeights` existed too.
@@ -94,6 +102,7 @@ public struct PretrainOptions: Codable, Sendable {
         initialization = try c.decodeIfPresent(WeightInitialization.self, forKey: .initialization) ?? .gpt2
         pureNoiseDraws = try c.decodeIfPresent(Int.self, forKey: .pureNoiseDraws) ?? 0
         edgeWeight = try c.decodeIfPresent(Float.self, forKey: .edgeWeight) ?? 0
+        alteredInputFrom = try c.decodeIfPresent(Float.self, forKey: .alteredInputFrom)
     }
 
     public func validate() throws {
@@ -107,6 +116,9 @@ public struct PretrainOptions: Codable, Sendable {
         guard (0...1024).contains(pureNoiseDraws) else { throw ModelError.invalidConfig("pretrain options: pureNoiseDraws must be 0...1024") }
         guard objectWeight.isFinite, objectWeight >= 0 else { throw ModelError.invalidConfig("pretrain options: objectWeight must be finite and >= 0") }
         guard edgeWeight.isFinite, edgeWeight >= 0 else { throw ModelError.invalidConfig("pretrain options: edgeWeight must be finite and >= 0") }
+        if let from = alteredInputFrom, !(from.isFinite && (0...1).contains(from)) {
+            throw ModelError.invalidConfig("pretrain options: alteredInputFrom must be in [0, 1]")
+        }
         if let h = objectWeightHigh {
             guard h.isFinite, h >= 0, objectWeightHighFrom.isFinite, (0...1).contains(objectWeightHighFrom) else {
                 throw ModelError.invalidConfig("pretrain options: objectWeightHigh must be finite and >= 0, objectWeightHighFrom in [0, 1]")
@@ -230,11 +242,13 @@ public final class Pretrainer {
         trainer.objectWeight = o.objectWeight
         trainer.highNoiseObjectWeight = o.objectWeightHigh.map { ($0, o.objectWeightHighFrom) }
         trainer.edgeWeight = o.edgeWeight
+        trainer.alteredInputFrom = o.alteredInputFrom
         try trainer.useLanes(o.lanes)
         let tokenizerJSON = tokenizer.jsonString()
         let empty: [Int32] = [BPETokenizer.bosID, BPETokenizer.eosID]
         let clips = try (0..<o.batchSize).map { _ in try Tensor(zeros: [c.frames, c.height, c.width, 3]) }
         let coverages = o.usesObjectCoverage ? try (0..<o.batchSize).map { _ in try Tensor(zeros: [c.frames, c.height, c.width]) } : []
+        let altered = o.alteredInputFrom != nil ? try (0..<o.batchSize).map { _ in try Tensor(zeros: [c.frames, c.height, c.width, 3]) } : []
         let start = Date()
         var log = try? FileHandle(forWritingTo: logURL)
         if log == nil { FileManager.default.createFile(atPath: logURL.path, contents: nil); log = try? FileHandle(forWritingTo: logURL) }
@@ -252,7 +266,9 @@ public final class Pretrainer {
                 let tokens = drop ? empty : try tokenizer.encode(caption, maxLength: c.maxTextTokens, addBos: true, addEos: true)
                 let known = o.usesObjectCoverage ? try source.objectCoverage(index, into: coverages[b]) : false
                 let draws = o.pureNoiseDraws > 0 ? source.captionDraws(index, captionDropped: drop, count: o.pureNoiseDraws) : nil
-                batch.append(TrainingSample(clip: clips[b], tokens: tokens, objectCoverage: known ? coverages[b] : nil, captionDraws: draws))
+                let swapped = o.alteredInputFrom != nil ? try source.alteredInput(index, into: altered[b]) : false
+                batch.append(TrainingSample(clip: clips[b], tokens: tokens, objectCoverage: known ? coverages[b] : nil, captionDraws: draws,
+                                            alteredInput: swapped ? altered[b] : nil))
             }
             let stats = try trainer.step(batch)
             position += o.batchSize

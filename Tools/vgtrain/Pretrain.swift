@@ -13,6 +13,9 @@ import VGTraining
 struct ShapeWorldSource: CaptionedClipSource {
     let stream: ClipStream
     let webShare: Float
+    /// Share of clean examples whose input at high noise shows the scene with its shapes swapped
+    /// (`SceneSampler.shapesSwapped`); 0 = none.
+    var shapeSwapShare: Float = 0
 
     func example(_ index: Int, into clip: Tensor) throws -> String {
         let r = try stream.record(at: index).clip
@@ -57,6 +60,17 @@ struct ShapeWorldSource: CaptionedClipSource {
             try Self.write(frames: try Renderer.render(spec, config: stream.config), into: clip)
             try Self.write(coverage: try Renderer.objectCoverage(spec, config: stream.config), into: coverage)
         }
+    }
+
+    /// For a share `shapeSwapShare` of the clean examples: the same scene with every shape swapped
+    /// (circles for the other shapes, another shape for a circle), seeded by index.
+    func alteredInput(_ index: Int, into clip: Tensor) throws -> Bool {
+        guard shapeSwapShare > 0 else { return false }
+        var rng = SplitMix64(seed: stream.clipSeed(index) ^ 0x54A9_E5)
+        guard rng.chance(shapeSwapShare), try stream.degradedShare == 0 || stream.record(at: index).degradations.isEmpty else { return false }
+        let spec = SceneSampler.shapesSwapped(stream.spec(at: index), uprightShare: stream.uprightShare, using: &rng)
+        try Self.write(frames: try Renderer.render(spec, config: stream.config), into: clip)
+        return true
     }
 
     /// The clean scene's object coverage (a degraded clip's blur or jitter moves edges by a pixel or
@@ -112,6 +126,8 @@ struct Pretrain: ParsableCommand {
     @Option(help: "Start from these exported weights (safetensors with config and tokenizer) with a fresh optimizer.") var initFrom: String?
     @Option(help: "How a fresh model's weights start: xavier (DiT's rule) or gpt2 (std 0.02 everywhere, phases 1-12).") var initialization = "xavier"
     @Option(help: "Stop after this many seconds (the checkpoint lets a later run continue).") var timeLimit: Double?
+    @Option(help: "Share of clean examples whose input at levels >= --shape-swap-from shows the scene with every shape swapped (circles for the other shapes, another shape for circles) while the target stays the true clip (0 = off).") var shapeSwapShare: Float = 0
+    @Option(help: "Lowest noise level at which --shape-swap-share's swapped inputs are used.") var shapeSwapFrom: Float = 0.6
     @Option(help: "Clips averaged into a pure-noise sample's target besides its own, drawn from what its detailed (or empty) caption says (0 = off).") var pureNoiseDraws = 0
 
     func run() throws {
@@ -128,6 +144,7 @@ struct Pretrain: ParsableCommand {
         o.objectWeightHigh = objectWeightHigh; o.objectWeightHighFrom = objectWeightHighFrom
         o.pureNoiseDraws = pureNoiseDraws
         o.edgeWeight = edgeWeight
+        if shapeSwapShare > 0 { o.alteredInputFrom = shapeSwapFrom }
         guard let scheme = WeightInitialization(rawValue: initialization) else {
             throw CLIError("--initialization: one of \(WeightInitialization.allCases.map(\.rawValue).joined(separator: ", ")) (got \"\(initialization)\")")
         }
@@ -166,13 +183,13 @@ struct Pretrain: ParsableCommand {
         o.optimizer.learningRate = lr; o.optimizer.warmupSteps = warmup; o.optimizer.totalSteps = steps
         do { try o.validate() } catch { throw CLIError("\(error)") }
         guard (1...SceneSpec.maxObjects).contains(maxObjects) else { throw CLIError("--max-objects: 1...\(SceneSpec.maxObjects) (got \(maxObjects))") }
-        guard (0...1).contains(degradedShare), (0...1).contains(webShare), (0...1).contains(uprightShare) else {
-            throw CLIError("--degraded-share, --web-share and --upright-share are shares in [0, 1]")
+        guard (0...1).contains(degradedShare), (0...1).contains(webShare), (0...1).contains(uprightShare), (0...1).contains(shapeSwapShare) else {
+            throw CLIError("--degraded-share, --web-share, --upright-share and --shape-swap-share are shares in [0, 1]")
         }
         let render = RenderConfig(frames: o.model.frames, height: o.model.height, width: o.model.width, fps: 8)
         let source = ShapeWorldSource(stream: ClipStream(config: render, seed: seed, degradedShare: degradedShare, maxObjects: maxObjects,
                                                            uprightShare: uprightShare),
-                                       webShare: webShare)
+                                       webShare: webShare, shapeSwapShare: shapeSwapShare)
         let dir = URL(fileURLWithPath: out)
         // The data mix is the source's, not the trainer's: recorded beside the options. A run that resumes
         // must draw from the same stream, so a checkpointed run with another recorded mix is refused.
@@ -180,12 +197,13 @@ struct Pretrain: ParsableCommand {
         func decimal(_ v: Float) -> Double { Double("\(v)") ?? Double(v) }
         var mix: [String: Double] = ["degradedShare": decimal(degradedShare), "webShare": decimal(webShare), "maxObjects": Double(maxObjects)]
         if uprightShare > 0 { mix["uprightShare"] = decimal(uprightShare) }   // absent at 0, as in the runs before it existed
+        if shapeSwapShare > 0 { mix["shapeSwapShare"] = decimal(shapeSwapShare) }
         let mixURL = dir.appendingPathComponent("data-mix.json")
         let run = try Pretrainer(options: o, source: source, directory: dir)
         if FileManager.default.fileExists(atPath: run.checkpointURL.path), let data = try? Data(contentsOf: mixURL),
            let recorded = try? JSONDecoder().decode([String: Double].self, from: data), recorded != mix {
             func text(_ m: [String: Double]) -> String { m.sorted { $0.key < $1.key }.map { "\($0.key) \($0.value)" }.joined(separator: ", ") }
-            throw CLIError("\(out) was trained on the data mix (\(text(recorded))) and this command asks for (\(text(mix))); resume with the same --degraded-share, --web-share, --max-objects and --upright-share, or use a new --out")
+            throw CLIError("\(out) was trained on the data mix (\(text(recorded))) and this command asks for (\(text(mix))); resume with the same --degraded-share, --web-share, --max-objects, --upright-share and --shape-swap-share, or use a new --out")
         }
         try JSONEncoder().encode(o).write(to: dir.appendingPathComponent("options.json"), options: .atomic)
         try JSONEncoder().encode(mix).write(to: mixURL, options: .atomic)

@@ -53,6 +53,28 @@ public enum SceneSampler {
         return place(objects, background: spec.background, extent: extent, regions: regions, using: &rng) ?? spec
     }
 
+    /// `spec` with every object's shape swapped, and nothing else changed: a circle becomes one of the
+    /// other four shapes (a non-round one turned upright with probability `uprightShare`, else any
+    /// way), every other shape becomes a circle. Same place, path, colour and size, so the clip differs
+    /// from `spec`'s only in the objects' outlines. Training shows it under the noise in place of the
+    /// true clip at high levels (`CaptionedClipSource.alteredInput`), so that the caption, not a round
+    /// blob the sampler drew a few steps earlier, decides the shape (docs/PIPELINE.md, "Session 14").
+    public static func shapesSwapped(_ spec: SceneSpec, uprightShare: Float = 0, using rng: inout SplitMix64) -> SceneSpec {
+        var out = spec
+        for i in out.objects.indices {
+            var o = out.objects[i]
+            if o.shape == .circle {
+                o.shape = rng.pick([ShapeKind.square, .triangle, .ring, .star]) ?? .square
+                if !o.shape.isRound { o.rotation = uprightShare > 0 && rng.chance(uprightShare) ? 0 : rng.uniform(0, 360) }
+            } else {
+                o.shape = .circle
+                o.rotation = 0
+            }
+            out.objects[i] = o
+        }
+        return out
+    }
+
     /// A random object of a given colour (rotation only for non-round shapes).
     public static func randomObject(color: ColorName, using rng: inout SplitMix64) -> ObjectSpec {
         let shape = rng.pick(ShapeKind.allCases) ?? .circle
