@@ -18,6 +18,10 @@ struct NarrowedShapeWorldSource: CaptionedClipSource {
     let captions: CaptionForm
     /// When not empty, every object gets one of these motions (picked per scene) at fast speed.
     var motions: [Motion] = []
+    /// Every non-round shape upright (rotation 0).
+    var upright = false
+    /// Share of examples whose altered input (`alteredInput`) is the scene with its shapes swapped.
+    var swapShare: Float = 0
 
     func spec(_ index: Int) -> SceneSpec {
         var rng = SplitMix64(seed: UInt64(index) &* 0x9E37_79B9_7F4A_7C15 &+ 7)
@@ -29,6 +33,7 @@ struct NarrowedShapeWorldSource: CaptionedClipSource {
                 for i in objects.indices { objects[i].motion = rng.pick(motions) ?? .static; objects[i].speed = .fast }
             }
             var background = s.background
+            if upright { for i in objects.indices where !objects[i].shape.isRound { objects[i].rotation = 0 } }
             if yellowOnBlack { objects[0].color = .yellow; background = Background(color: .black) }
             if let placed = SceneSampler.place(objects, background: background, using: &rng) { return placed }
         }
@@ -50,6 +55,13 @@ struct NarrowedShapeWorldSource: CaptionedClipSource {
     func objectCoverage(_ index: Int, into coverage: Tensor) throws -> Bool {
         let c = try Renderer.objectCoverage(spec(index), config: config), d = coverage.floats
         for i in 0..<d.count { d[i] = c[i] }
+        return true
+    }
+
+    func alteredInput(_ index: Int, into clip: Tensor) throws -> Bool {
+        var rng = SplitMix64(seed: UInt64(index) ^ 0x5A_A9)
+        guard swapShare > 0, rng.chance(swapShare) else { return false }
+        try write(SceneSampler.shapesSwapped(spec(index), uprightShare: upright ? 1 : 0, using: &rng), clip: clip, coverage: nil)
         return true
     }
 
@@ -88,24 +100,18 @@ struct NarrowedShapeWorldSource: CaptionedClipSource {
 /// these motions (fast) and scores the motion words instead of the region words.
 final class PlacementExperiment: XCTestCase {
     func testPlacementExperiment() throws {
-        let env = ProcessInfo.processInfo.environment
-        guard env["VGRT_EXPERIMENTS"] == "1" else { throw XCTSkip("a training experiment of minutes; set VGRT_EXPERIMENTS=1 to run it") }
-        func value<T: LosslessStringConvertible>(_ key: String, _ fallback: T) throws -> T {
-            guard let text = env[key] else { return fallback }
-            guard let v = T(text) else { throw CLIFailure("\(key)=\(text) does not parse") }
-            return v
-        }
-        let steps = try value("PLACE_STEPS", 1500)
+        let env = try ExperimentEnvironment()
+        let steps = try env.value("PLACE_STEPS", 1500)
         var o = PretrainOptions()
-        o.model = ModelConfig(frames: 8, height: 32, width: 32, patchT: 2, patchH: 4, patchW: 4, modelWidth: 96, depth: try value("PLACE_DEPTH", 2),
-                              heads: try value("PLACE_HEADS", 2), mlpRatio: 4, timeFrequencies: 64, vocabSize: 1024, maxTextTokens: 64,
-                              textWidth: 96, textDepth: try value("PLACE_TEXT_DEPTH", 2), textHeads: 2)
+        o.model = ModelConfig(frames: 8, height: 32, width: 32, patchT: 2, patchH: 4, patchW: 4, modelWidth: 96, depth: try env.value("PLACE_DEPTH", 2),
+                              heads: try env.value("PLACE_HEADS", 2), mlpRatio: 4, timeFrequencies: 64, vocabSize: 1024, maxTextTokens: 64,
+                              textWidth: 96, textDepth: try env.value("PLACE_TEXT_DEPTH", 2), textHeads: 2)
         o.model.crossAttentionGate = true; o.model.samplingShift = 3
         o.steps = steps; o.batchSize = 8; o.lanes = 2; o.threads = 1; o.seed = 41; o.checkpointEvery = 100_000
-        o.noiseLevels = NoiseLevelDistribution(shift: 3, tailShare: try value("PLACE_TAIL", Float(0.15)), pureShare: try value("PLACE_PURE", Float(0.5)))
+        o.noiseLevels = NoiseLevelDistribution(shift: 3, tailShare: try env.value("PLACE_TAIL", Float(0.15)), pureShare: try env.value("PLACE_PURE", Float(0.5)))
         o.objectWeight = 4; o.optimizer.warmupSteps = 200; o.optimizer.totalSteps = steps
-        o.optimizer.learningRate = try value("PLACE_LR", Float(3e-4))
-        o.pureNoiseDraws = try value("PLACE_DRAWS", 15); o.tokenizerCorpus = 5000
+        o.optimizer.learningRate = try env.value("PLACE_LR", Float(3e-4))
+        o.pureNoiseDraws = try env.value("PLACE_DRAWS", 15); o.tokenizerCorpus = 5000
         guard let form = NarrowedShapeWorldSource.CaptionForm(rawValue: env["PLACE_CAPTIONS"] ?? "detailed") else {
             throw CLIFailure("PLACE_CAPTIONS: detailed, region or short")
         }
@@ -173,6 +179,22 @@ final class PlacementExperiment: XCTestCase {
             print(String(format: "%@: TL %.3f  TR %.3f  BL %.3f  BR %.3f", region, mean[0], mean[1], mean[2], mean[3]))
         }
         print(String(format: "placement score %.3f", score))
+    }
+}
+
+/// The environment of an opt-in training experiment: skips the test unless VGRT_EXPERIMENTS=1, and
+/// reads the experiment's settings.
+struct ExperimentEnvironment {
+    let values = ProcessInfo.processInfo.environment
+    init() throws {
+        guard values["VGRT_EXPERIMENTS"] == "1" else { throw XCTSkip("a training experiment of minutes; set VGRT_EXPERIMENTS=1 to run it") }
+    }
+    subscript(key: String) -> String? { values[key] }
+    /// The setting `key` parsed, or `fallback` when it is not set.
+    func value<T: LosslessStringConvertible>(_ key: String, _ fallback: T) throws -> T {
+        guard let text = values[key] else { return fallback }
+        guard let v = T(text) else { throw CLIFailure("\(key)=\(text) does not parse") }
+        return v
     }
 }
 
