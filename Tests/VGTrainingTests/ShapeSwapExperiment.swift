@@ -23,7 +23,8 @@ import ShapeBench
 ///
 /// SWAP_STEPS (2000), SWAP_PATCH (spatial patch, 4), SWAP_FRAMES (4), SWAP_SHARE (0.5), SWAP_FROM
 /// (0.25), SWAP_WIDTH (96), SWAP_DEPTH (2), SWAP_LR (3e-4), SWAP_GUIDANCE (guidances of the sampled
-/// clips, "2"; e.g. "2,5").
+/// clips at 20 steps and shift 3, "2"; e.g. "2,5"), SWAP_SAMPLERS (instead, samplers as
+/// "steps:shift:guidance:stochasticity,...", e.g. "20:3:2:0,50:1:2:0").
 final class ShapeSwapExperiment: XCTestCase {
     func testShapeSwapExperiment() throws {
         let env = try ExperimentEnvironment()
@@ -104,19 +105,29 @@ final class ShapeSwapExperiment: XCTestCase {
         }
         // Sampled from pure noise (20 steps, each guidance of SWAP_GUIDANCE, e.g. "2,5") for 60
         // held-out scenes of every shape, judged by ShapeBench; the rendered scenes as the judge's control.
+        // Samplers: SWAP_SAMPLERS="steps:shift:guidance:stochasticity,..." (default: SWAP_GUIDANCE's
+        // guidances at 20 steps, shift 3, no stochasticity).
         let guidances = try (env["SWAP_GUIDANCE"] ?? "2").split(separator: ",").map {
             guard let g = Float($0) else { throw CLIFailure("SWAP_GUIDANCE: \($0) does not parse") }
             return g
         }
+        let samplers: [FlowSampler.Options] = try env["SWAP_SAMPLERS"].map { text in
+            try text.split(separator: ",").map { item in
+                let f = item.split(separator: ":").compactMap { Float($0) }
+                guard f.count == 4, let steps = Int(exactly: f[0]) else { throw CLIFailure("SWAP_SAMPLERS: \(item) is not steps:shift:guidance:stochasticity") }
+                return FlowSampler.Options(steps: steps, guidance: f[2], shift: f[1], stochasticity: f[3])
+            }
+        } ?? guidances.map { FlowSampler.Options(steps: 20, guidance: $0, shift: 3) }
         let empty = try tokenizer.encode("", maxLength: 64, addBos: true, addEos: true)
-        for guidance in guidances {
+        for sampling in samplers {
             var sampledRight = 0, renderRight = 0, judged = 0, verdicts: [String: [String: Int]] = [:]
             for k in 0..<60 {
                 let i = 950_000 + k
                 let spec = source.spec(i)
                 let caption = try source.example(i, into: truth)
                 let sampler = try FlowSampler(model: model, context: ctx, prompt: try tokenizer.encode(caption, maxLength: 64, addBos: true, addEos: true),
-                                              empty: empty, options: .init(steps: 20, guidance: guidance, shift: 3, seed: UInt64(i)))
+                                              empty: empty, options: .init(steps: sampling.steps, guidance: sampling.guidance, shift: sampling.shift,
+                                                                           seed: UInt64(i), stochasticity: sampling.stochasticity))
                 var it = sampler.makeIterator()
                 var last: Tensor?
                 while let step = it.next() { last = step.clip }
@@ -132,8 +143,8 @@ final class ShapeSwapExperiment: XCTestCase {
                     }
                 }
             }
-            print(String(format: "sampled (20 steps, guidance %.1f): shape right %d of %d (%.3f); the rendered scenes: %d right", guidance,
-                         sampledRight, judged, Double(sampledRight) / Double(max(1, judged)), renderRight))
+            print(String(format: "sampled (%d steps, shift %.1f, guidance %.1f, stochasticity %.1f): shape right %d of %d (%.3f); the rendered scenes: %d right",
+                         sampling.steps, sampling.shift, sampling.guidance, sampling.stochasticity, sampledRight, judged, Double(sampledRight) / Double(max(1, judged)), renderRight))
             for (expected, row) in verdicts.sorted(by: { $0.key < $1.key }) {
                 print("  prompted \(expected): " + row.sorted { $0.key < $1.key }.map { "\($0.key) \($0.value)" }.joined(separator: ", "))
             }
