@@ -24,7 +24,7 @@ import ShapeBench
 /// SWAP_STEPS (2000), SWAP_PATCH (spatial patch, 4), SWAP_FRAMES (4), SWAP_SHARE (0.5), SWAP_FROM
 /// (0.25), SWAP_WIDTH (96), SWAP_DEPTH (2), SWAP_LR (3e-4), SWAP_GUIDANCE (guidances of the sampled
 /// clips at 20 steps and shift 3, "2"; e.g. "2,5"), SWAP_SAMPLERS (instead, samplers as
-/// "steps:shift:guidance:stochasticity,...", e.g. "20:3:2:0,50:1:2:0").
+/// "steps:shift:guidance:stochasticity,...", e.g. "20:3:2:0,50:1:2:0"), SWAP_SEED (noise and caption dropout, 43).
 final class ShapeSwapExperiment: XCTestCase {
     func testShapeSwapExperiment() throws {
         let env = try ExperimentEnvironment()
@@ -35,7 +35,7 @@ final class ShapeSwapExperiment: XCTestCase {
                               depth: try env.value("SWAP_DEPTH", 2), heads: 2, mlpRatio: 4, timeFrequencies: 64, vocabSize: 1024,
                               maxTextTokens: 64, textWidth: 96, textDepth: 2, textHeads: 2)
         o.model.crossAttentionGate = true; o.model.samplingShift = 3
-        o.steps = steps; o.batchSize = 8; o.lanes = 2; o.threads = 1; o.seed = 43; o.checkpointEvery = 100_000
+        o.steps = steps; o.batchSize = 8; o.lanes = 2; o.threads = 1; o.seed = try env.value("SWAP_SEED", UInt64(43)); o.checkpointEvery = 100_000
         o.noiseLevels = NoiseLevelDistribution(shift: 1, mean: 0, std: 1, tailShare: 0.1, tailFloor: 0.9, pureShare: 0.1)
         o.objectWeight = 4; o.optimizer.warmupSteps = 200; o.optimizer.totalSteps = steps
         o.optimizer.learningRate = try env.value("SWAP_LR", Float(3e-4))
