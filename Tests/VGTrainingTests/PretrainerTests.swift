@@ -28,7 +28,8 @@ struct CoveredBarsSource: CaptionedClipSource {
     }
 }
 
-/// The bars, with every odd example's input at high noise showing the bar moving the other way.
+/// The bars, with half the examples (indices 0 and 1 mod 4) altered: their input at high noise shows
+/// the neighbouring example's bar (index ^ 1), which moves the other way.
 struct SwappedBarsSource: CaptionedClipSource {
     func example(_ index: Int, into clip: Tensor) throws -> String { try BarsSource().example(index, into: clip) }
     func alteredInput(_ index: Int, into clip: Tensor) throws -> Bool {
