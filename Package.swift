@@ -107,7 +107,7 @@ let package = Package(
         .testTarget(name: "VGPackTests", dependencies: ["VGPack", "VGModel", "VGCore", "VGFormat", "VGTestSupport"], path: "Tests/VGPackTests"),
         // Subprocess and Python-venv helpers shared by the interop tests.
         .target(name: "VGTestSupport", path: "Tests/VGTestSupport"),
-        .testTarget(name: "VGTrainingTests", dependencies: ["VGTraining", "VGModel", "VGCore", "VGFormat", "ShapeWorld", "ShapeBench", "VGText"], path: "Tests/VGTrainingTests"),
+        .testTarget(name: "VGTrainingTests", dependencies: ["VGTraining", "VGModel", "VGCore", "VGFormat", "ShapeWorld", "ShapeBench", "VGText", "VGVideo"], path: "Tests/VGTrainingTests"),
         // BEGIN tests (formats)
         .testTarget(name: "VGFormatTests", dependencies: ["VGFormat", "VGCore", "VGTestSupport"], path: "Tests/VGFormatTests"),
         .testTarget(name: "VGTextTests", dependencies: ["VGText"], path: "Tests/VGTextTests"),

@@ -7,6 +7,7 @@ import VGText
 import VGFormat
 import ShapeWorld
 import ShapeBench
+import VGVideo
 
 /// The shape-swap experiment of docs/PIPELINE.md ("Session 14"): can a DiT learn to draw the shape
 /// its caption names where its noisy input shows another one, and does the patch size decide it?
@@ -24,7 +25,12 @@ import ShapeBench
 /// SWAP_STEPS (2000), SWAP_PATCH (spatial patch, 4), SWAP_FRAMES (4), SWAP_SHARE (0.5), SWAP_FROM
 /// (0.25), SWAP_WIDTH (96), SWAP_DEPTH (2), SWAP_LR (3e-4), SWAP_GUIDANCE (guidances of the sampled
 /// clips at 20 steps and shift 3, "2"; e.g. "2,5"), SWAP_SAMPLERS (instead, samplers as
-/// "steps:shift:guidance:stochasticity,...", e.g. "20:3:2:0,50:1:2:0"), SWAP_SEED (noise and caption dropout, 43).
+/// "steps:shift:guidance:stochasticity,...", e.g. "20:3:2:0,50:1:2:0"), SWAP_SEED (noise and caption dropout, 43),
+/// SWAP_SHEET (a PNG path: for 12 held-out scenes, the
+/// truth, the x0 prediction from it noised to 0.9 / 0.7 / 0.5, and the first sampler's clip; frame 0, 4x).
+/// It also prints how often ShapeBench reads the right shape in the x0 prediction from the noised true
+/// scene at each level, on the 60 sampled scenes: look at the sheet before trusting the numbers
+/// (docs/PIPELINE.md "Session 15": at 1500 steps the model draws no object to judge).
 final class ShapeSwapExperiment: XCTestCase {
     func testShapeSwapExperiment() throws {
         let env = try ExperimentEnvironment()
@@ -119,7 +125,31 @@ final class ShapeSwapExperiment: XCTestCase {
             }
         } ?? guidances.map { FlowSampler.Options(steps: 20, guidance: $0, shift: 3) }
         let empty = try tokenizer.encode("", maxLength: 64, addBos: true, addEos: true)
-        for sampling in samplers {
+        // The shape ShapeBench reads in the x0 prediction from the noised true scene, per level, on the
+        // same 60 scenes (every shape): can the model draw the captioned shape where its input shows it?
+        var judgedRight = [Int](repeating: 0, count: levels.count)
+        var sheetRows: [[[Float]]] = []   // per scene: truth, x0 at 0.9 / 0.7 / 0.5, sample (frame 0, [H, W, 3] in [0, 1])
+        func frame0(_ t: Tensor) -> [Float] { Array(t.toArray()[0..<(32 * 32 * 3)]).map { min(1, max(0, ($0 + 1) / 2)) } }
+        for k in 0..<60 {
+            let i = 950_000 + k
+            let spec = source.spec(i)
+            let caption = try source.example(i, into: truth)
+            try model.encodeText(ctx, tokens: try tokenizer.encode(caption, maxLength: 64, addBos: true, addEos: true), acts: acts)
+            var row = [frame0(truth)]
+            for (li, s) in levels.enumerated() {
+                rng.fillGaussian(noise.floats)
+                for j in 0..<xs.count { xs.floats[j] = (1 - s) * truth.floats[j] + s * noise.floats[j] }
+                try model.unpatchify(try model.predict(ctx, noisy: xs, level: s, acts: acts), into: out)
+                let f = out.toArray().map { min(1, max(0, ($0 + 1) / 2)) }
+                for check in try ShapeBench.score(frames: f, config: render, spec: spec).checks where check.attribute == "shape" && check.correct {
+                    judgedRight[li] += 1
+                }
+                if s >= 0.5 { row.insert(frame0(out), at: 1) }
+            }
+            if k < 12 { sheetRows.append(row) }
+        }
+        print("x0 from the noised true scene, shape right (60 scenes): " + zip(levels, judgedRight).map { String(format: "s %.1f: %d", $0, $1) }.joined(separator: ", "))
+        for (samplerIndex, sampling) in samplers.enumerated() {
             var sampledRight = 0, renderRight = 0, judged = 0, verdicts: [String: [String: Int]] = [:]
             for k in 0..<60 {
                 let i = 950_000 + k
@@ -132,6 +162,7 @@ final class ShapeSwapExperiment: XCTestCase {
                 var last: Tensor?
                 while let step = it.next() { last = step.clip }
                 guard let clip = last else { throw CLIFailure("sampling: \(it.error.map { "\($0)" } ?? "no steps")") }
+                if samplerIndex == 0 && k < sheetRows.count { sheetRows[k].append(frame0(clip)) }
                 let frames = clip.toArray().map { min(1, max(0, ($0 + 1) / 2)) }
                 let truthFrames = truth.toArray().map { ($0 + 1) / 2 }
                 for (k2, f) in [frames, truthFrames].enumerated() {
@@ -148,6 +179,20 @@ final class ShapeSwapExperiment: XCTestCase {
             for (expected, row) in verdicts.sorted(by: { $0.key < $1.key }) {
                 print("  prompted \(expected): " + row.sorted { $0.key < $1.key }.map { "\($0.key) \($0.value)" }.joined(separator: ", "))
             }
+        }
+        if let path = env["SWAP_SHEET"] {
+            // Rows of scenes, 4x: truth | x0 from the noised truth at 0.9, 0.7, 0.5 | the first sampler's clip.
+            let cols = sheetRows.map(\.count).max() ?? 0, z = 4, cell = 32 * z + 4
+            let w = cols * cell, h = sheetRows.count * cell
+            var rgb = [UInt8](repeating: 255, count: w * h * 3)
+            for (r, row) in sheetRows.enumerated() {
+                for (c, img) in row.enumerated() {
+                    for y in 0..<(32 * z) { for x in 0..<(32 * z) { for ch in 0..<3 {
+                        rgb[((r * cell + y) * w + c * cell + x) * 3 + ch] = UInt8(img[((y / z) * 32 + x / z) * 3 + ch] * 255)
+                    } } }
+                }
+            }
+            try VideoIO.writePNG(rgb: rgb, width: w, height: h, to: path)
         }
         print("patch \(patch), frames \(frames), width \(width), swap share \(share) from \(from), \(steps) steps, \(Int(Date().timeIntervalSince(start))) s")
         print("| s | input a circle: caption wins | input a circle: circle -> caption | control (input the truth): wins | control: circle -> caption |")
