@@ -3,6 +3,8 @@ import XCTest
 @testable import VGCore
 @testable import VGModel
 @testable import VGTraining
+import VGText
+import VGFormat
 
 /// Bars moving left or right, captioned accordingly: a stand-in data source for the loop's tests.
 struct BarsSource: CaptionedClipSource {
@@ -235,6 +237,59 @@ final class PretrainerTests: XCTestCase {
         drop.model.videoPositionEmbedding = false
         XCTAssertThrowsError(try Pretrainer(options: drop, source: BarsSource(), directory: base.appendingPathComponent("c")).run()) {
             XCTAssertTrue("\($0)".contains("another model config"), "\($0)")
+        }
+    }
+
+    /// A warm start may grow the depth by a whole factor: the file's block i becomes block k·i, the
+    /// blocks between start as the identity (their output projections at zero), so the grown model
+    /// predicts exactly what the file's does; training moves the new blocks; another depth is refused.
+    func testWarmStartGrowsTheDepth() throws {
+        let base = FileManager.default.temporaryDirectory.appendingPathComponent("deeper-\(UUID().uuidString)")
+        defer { try? FileManager.default.removeItem(at: base) }
+        let (_, trained, exported) = try trainAndExport(options(), in: base)
+        let file = try SafeTensorsFile(contentsOf: exported)
+        let (fc, start) = try TrainingCheckpoint.loadWeights(file)
+        var o = options()
+        o.initialWeights = exported.path
+        o.model.depth = 3
+        let second = try Pretrainer(options: o, source: BarsSource(), directory: base.appendingPathComponent("b"))
+        let zeroSteps = try second.run(shouldStop: { true })
+        // Depth 1 -> 3: block 0 stays block 0; blocks 1 and 2 are new.
+        for n in start.names { XCTAssertEqual(try start.tensor(n).toArray(), try zeroSteps.params.tensor(n).toArray(), n) }
+        for j in 1...2 {
+            XCTAssertTrue(try zeroSteps.params.tensor("blocks.\(j).mlp.fc2.weight").toArray().allSatisfy { $0 == 0 })
+            XCTAssertTrue(try zeroSteps.params.tensor("blocks.\(j).attn.out.weight").toArray().allSatisfy { $0 == 0 })
+            XCTAssertTrue(try zeroSteps.params.tensor("blocks.\(j).attn.qkv.weight").toArray().contains { $0 != 0 })
+        }
+        // Same prediction, bit for bit up to float rounding, from a noisy clip and a caption.
+        let tokenizer = try BPETokenizer(jsonString: file.metadata[TrainingCheckpoint.tokenizerKey]!)
+        let tokens = try tokenizer.encode("a white bar moving left", maxLength: fc.maxTextTokens, addBos: true, addEos: true)
+        var rng = SeededRandom(seed: 5)
+        let xs = try Tensor(zeros: [4, 8, 8, 3]); rng.fillGaussian(xs.floats)
+        let ctx = try ComputeContext(threads: 1)
+        func predict(_ params: ParameterSet, _ c: ModelConfig) throws -> [Float] {
+            let model = try VideoDiT(weights: try ModelWeights(params, config: c))
+            let acts = try ModelActivations(config: c, saveForBackward: false)
+            try model.encodeText(ctx, tokens: tokens, acts: acts)
+            return try model.predict(ctx, noisy: xs, level: 0.6, acts: acts).toArray()
+        }
+        let a = try predict(start, fc), b = try predict(zeroSteps.params, o.model)
+        XCTAssertGreaterThan(a.map { abs($0) }.max()!, 0)
+        XCTAssertLessThan(zip(a, b).map { abs($0 - $1) }.max()!, 1e-6)
+        XCTAssertEqual(trained.config.depth, 1)
+        try FileManager.default.removeItem(at: base.appendingPathComponent("b"))
+        let moved = try Pretrainer(options: o, source: BarsSource(), directory: base.appendingPathComponent("b")).run()
+        XCTAssertTrue(try moved.params.tensor("blocks.1.mlp.fc2.weight").toArray().contains { $0 != 0 })
+        // From the depth-3 file, depth 2 (shallower) and 4 (not a multiple) are refused.
+        let deeper = base.appendingPathComponent("b.safetensors")
+        try second.exportModel(moved, to: deeper)
+        for depth in [2, 4] {
+            var other = options()
+            other.initialWeights = deeper.path
+            other.model.depth = depth
+            XCTAssertThrowsError(try Pretrainer(options: other, source: BarsSource(), directory: base.appendingPathComponent("c\(depth)")).run()) {
+                XCTAssertTrue("\($0)".contains("another model config"), "\($0)")
+            }
         }
     }
 

@@ -182,7 +182,9 @@ public final class Pretrainer {
                 same.maxTextTokens = c.maxTextTokens
                 same.refinerChannels = c.refinerChannels
                 same.refinerFeatures = c.refinerFeatures
+                same.depth = c.depth
                 guard same == c, !fc.videoPositionEmbedding || c.videoPositionEmbedding, fc.maxTextTokens <= c.maxTextTokens,
+                      fc.depth <= c.depth, c.depth % fc.depth == 0,
                       fc.refinerChannels == 0 || fc.refinerChannels == c.refinerChannels,
                       fc.refinerFeatures == 0 || fc.refinerFeatures == c.refinerFeatures else {
                     throw ModelError.invalidConfig("\(path) has another model config than the run's")
@@ -199,8 +201,20 @@ public final class Pretrainer {
                     p = try ParameterSet(config: c)
                     let textPositions = "text.position_embedding"
                     let widenedConv1 = "refiner.conv1.weight"
+                    // A deeper run (depth a multiple k of the file's) puts the file's block i at k·i; the
+                    // blocks between start as a fresh model's with their three output projections
+                    // (self-attention, cross-attention, MLP) at zero, so each new block is the identity
+                    // and the start computes what the file did. (The adaLN gates cannot do it: adaLN-single
+                    // shares one trained projection among the blocks, so a new block's gates are not zero.)
+                    let stride = c.depth / fc.depth
+                    func renamed(_ name: String) -> String {
+                        guard stride > 1, name.hasPrefix("blocks.") else { return name }
+                        let rest = name.dropFirst("blocks.".count)
+                        guard let dot = rest.firstIndex(of: "."), let i = Int(rest[..<dot]) else { return name }
+                        return "blocks.\(i * stride)" + rest[dot...]
+                    }
                     for name in fp.names where name != textPositions && !(name == widenedConv1 && fc.refinerFeatures != c.refinerFeatures) {
-                        try p.set(name, from: try fp.tensor(name))
+                        try p.set(renamed(name), from: try fp.tensor(name))
                     }
                     let old = try fp.tensor(textPositions).floats, new = try p.tensor(textPositions).floats
                     var rng = SeededRandom(seed: o.seed ^ 0x7E47)
@@ -212,6 +226,16 @@ public final class Pretrainer {
                         let fresh = try ParameterSet(config: c)
                         try FlowMatchingTrainer.initialize(fresh, seed: o.seed ^ seed, scheme: o.initialization)
                         for name in fresh.names where name.hasPrefix(prefix) { try p.set(name, from: try fresh.tensor(name)) }
+                    }
+                    if stride > 1 {
+                        let fresh = try ParameterSet(config: c)
+                        try FlowMatchingTrainer.initialize(fresh, seed: o.seed ^ 0xDE9E, scheme: o.initialization)
+                        for j in 0..<c.depth where j % stride != 0 {
+                            for name in fresh.names where name.hasPrefix("blocks.\(j).") { try p.set(name, from: try fresh.tensor(name)) }
+                            for out in ["attn.out", "cross.out", "mlp.fc2"] {
+                                for name in p.names where name.hasPrefix("blocks.\(j).\(out).") { try p.tensor(name).fill(0) }
+                            }
+                        }
                     }
                     if fc.refinerChannels == 0 && c.refinerChannels > 0 {
                         try startFresh("refiner.", seed: 0x4EF1)

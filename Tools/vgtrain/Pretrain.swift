@@ -121,6 +121,7 @@ struct Pretrain: ParsableCommand {
     @Option(help: "The text encoder's token limit of a fresh model; with --init-from, raises the file's limit (new position rows start like a fresh model's).") var maxTextTokens: Int?
     @Flag(help: "A fresh model's cross-attention gets an adaLN gate like the other branches (ModelConfig.crossAttentionGate; on in the default config since phase 13, so this only restates it; --config can turn it off).") var crossAttentionGate = false
     @Flag(help: "With --init-from: add a learned video position embedding (zero at the start) to a model without one.") var addPositionEmbedding = false
+    @Option(help: "With --init-from: a deeper model of this many blocks, a multiple k of the file's depth; the file's block i becomes block k·i and the blocks between start as the identity (adaLN-Zero), so training starts from what the file computes.") var growDepth: Int?
     @Option(help: "With --init-from: add an output refiner of this many channels (ModelConfig.refinerChannels; its last convolution starts at zero) to a model without one.") var addRefiner: Int?
     @Option(help: "With --init-from: hand the output refiner this many feature channels per pixel from the final tokens (ModelConfig.refinerFeatures; the new convolution columns start at zero); needs a refiner (the file's or --add-refiner's).") var addRefinerFeatures: Int?
     @Option(help: "Start from these exported weights (safetensors with config and tokenizer) with a fresh optimizer.") var initFrom: String?
@@ -149,8 +150,8 @@ struct Pretrain: ParsableCommand {
             throw CLIError("--initialization: one of \(WeightInitialization.allCases.map(\.rawValue).joined(separator: ", ")) (got \"\(initialization)\")")
         }
         o.initialization = scheme
-        if (addPositionEmbedding || addRefiner != nil || addRefinerFeatures != nil) && (initFrom == nil || config != nil) {
-            throw CLIError("--add-position-embedding, --add-refiner and --add-refiner-features change the architecture of --init-from's weights; for a fresh model put them in --config")
+        if (addPositionEmbedding || addRefiner != nil || addRefinerFeatures != nil || growDepth != nil) && (initFrom == nil || config != nil) {
+            throw CLIError("--add-position-embedding, --add-refiner, --add-refiner-features and --grow-depth change the architecture of --init-from's weights; for a fresh model put them in --config")
         }
         if maxTextTokens != nil && config != nil {
             throw CLIError("--config already sets the token limit; put --max-text-tokens in the config")
@@ -173,6 +174,12 @@ struct Pretrain: ParsableCommand {
                     throw CLIError("--add-refiner-features: a positive count, for weights with an output refiner and no features (\(initFrom) has \(o.model.refinerChannels) refiner channels, \(o.model.refinerFeatures) features)")
                 }
                 o.model.refinerFeatures = addRefinerFeatures
+            }
+            if let growDepth {
+                guard growDepth > o.model.depth, growDepth % o.model.depth == 0 else {
+                    throw CLIError("--grow-depth: a multiple of the file's depth above it (\(initFrom) has depth \(o.model.depth); got \(growDepth))")
+                }
+                o.model.depth = growDepth
             }
             if let maxTextTokens { o.model.maxTextTokens = maxTextTokens }
         }
