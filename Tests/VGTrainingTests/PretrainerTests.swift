@@ -261,7 +261,7 @@ final class PretrainerTests: XCTestCase {
             XCTAssertTrue(try zeroSteps.params.tensor("blocks.\(j).attn.out.weight").toArray().allSatisfy { $0 == 0 })
             XCTAssertTrue(try zeroSteps.params.tensor("blocks.\(j).attn.qkv.weight").toArray().contains { $0 != 0 })
         }
-        // Same prediction, bit for bit up to float rounding, from a noisy clip and a caption.
+        // The same prediction (up to float rounding) from a noisy clip and a caption.
         let tokenizer = try BPETokenizer(jsonString: file.metadata[TrainingCheckpoint.tokenizerKey]!)
         let tokens = try tokenizer.encode("a white bar moving left", maxLength: fc.maxTextTokens, addBos: true, addEos: true)
         var rng = SeededRandom(seed: 5)

@@ -184,7 +184,7 @@ public final class Pretrainer {
                 same.refinerFeatures = c.refinerFeatures
                 same.depth = c.depth
                 guard same == c, !fc.videoPositionEmbedding || c.videoPositionEmbedding, fc.maxTextTokens <= c.maxTextTokens,
-                      fc.depth <= c.depth, c.depth % fc.depth == 0,
+                      fc.depth > 0, fc.depth <= c.depth, c.depth % fc.depth == 0,
                       fc.refinerChannels == 0 || fc.refinerChannels == c.refinerChannels,
                       fc.refinerFeatures == 0 || fc.refinerFeatures == c.refinerFeatures else {
                     throw ModelError.invalidConfig("\(path) has another model config than the run's")
@@ -228,10 +228,8 @@ public final class Pretrainer {
                         for name in fresh.names where name.hasPrefix(prefix) { try p.set(name, from: try fresh.tensor(name)) }
                     }
                     if stride > 1 {
-                        let fresh = try ParameterSet(config: c)
-                        try FlowMatchingTrainer.initialize(fresh, seed: o.seed ^ 0xDE9E, scheme: o.initialization)
                         for j in 0..<c.depth where j % stride != 0 {
-                            for name in fresh.names where name.hasPrefix("blocks.\(j).") { try p.set(name, from: try fresh.tensor(name)) }
+                            try startFresh("blocks.\(j).", seed: 0xDE9E)
                             for out in ["attn.out", "cross.out", "mlp.fc2"] {
                                 for name in p.names where name.hasPrefix("blocks.\(j).\(out).") { try p.tensor(name).fill(0) }
                             }
