@@ -23,8 +23,14 @@ public struct FlowSampler: Sequence {
         /// takes out part of the noise the model sees and adds fresh noise, which lets a sampler
         /// correct what earlier steps committed to (and is what GRPO explores with).
         public var stochasticity: Float
-        public init(steps: Int = 50, guidance: Float = 5, shift: Float = 3, seed: UInt64 = 0, stochasticity: Float = 0) {
+        /// Noise levels at which guidance applies (a guidance interval, Kynkäänniemi et al. 2024,
+        /// arXiv 2404.07724); at the other levels a step uses the prompted prediction alone (w = 1)
+        /// and skips the unprompted pass. The default, 0...1, guides every step.
+        public var guidanceInterval: ClosedRange<Float>
+        public init(steps: Int = 50, guidance: Float = 5, shift: Float = 3, seed: UInt64 = 0, stochasticity: Float = 0,
+                    guidanceInterval: ClosedRange<Float> = 0...1) {
             self.steps = steps; self.guidance = guidance; self.shift = shift; self.seed = seed; self.stochasticity = stochasticity
+            self.guidanceInterval = guidanceInterval
         }
     }
 
@@ -79,6 +85,10 @@ public struct FlowSampler: Sequence {
         guard options.stochasticity.isFinite, (0...4).contains(options.stochasticity) else {
             throw ModelError.badInput("stochasticity \(options.stochasticity) outside [0, 4]")
         }
+        let gi = options.guidanceInterval
+        guard gi.lowerBound.isFinite, gi.upperBound.isFinite, gi.lowerBound >= 0, gi.upperBound <= 1 else {
+            throw ModelError.badInput("guidance interval \(gi) must lie in [0, 1]")
+        }
         self.model = model; self.ctx = ctx; self.options = options; self.shouldStop = shouldStop
         cond = try ModelActivations(config: model.config, saveForBackward: false)
         try model.encodeText(ctx, tokens: prompt, acts: cond)
@@ -129,7 +139,7 @@ public struct FlowSampler: Sequence {
             // x0 prediction with guidance (guidance on x0 equals guidance on v at the same x_s and s).
             let pc = try sampler.model.predict(sampler.ctx, noisy: x, level: s, acts: sampler.cond, shouldStop: sampler.shouldStop)
             try sampler.model.unpatchify(pc, into: x0)
-            if let u = sampler.uncond {
+            if let u = sampler.uncond, sampler.options.guidanceInterval.contains(s) {
                 let pu = try sampler.model.predict(sampler.ctx, noisy: x, level: s, acts: u, shouldStop: sampler.shouldStop)
                 try sampler.model.unpatchify(pu, into: scratch)
                 let a = x0.floats, b = scratch.floats

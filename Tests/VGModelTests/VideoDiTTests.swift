@@ -191,6 +191,28 @@ final class VideoDiTTests: XCTestCase {
         XCTAssertTrue(b.allSatisfy(\.isFinite))
     }
 
+    /// A guidance interval guides exactly the steps whose level lies in it: none (an interval no
+    /// step starts in) is the unguided sampler, 0...1 is the always-guided one, and [0.7, 1] on the
+    /// grid 1, 0.857, 0.6 shares the guided run's first two steps and then leaves it.
+    func testGuidanceInterval() throws {
+        let model = try VideoDiT(weights: try ModelWeights(try randomParameters(tinyConfig, seed: 5), config: tinyConfig))
+        func run(guidance: Float, interval: ClosedRange<Float>) throws -> [[Float]] {
+            let sampler = try FlowSampler(model: model, context: try ComputeContext(threads: 1), prompt: [1, 5, 2], empty: [1, 2],
+                                          options: .init(steps: 3, guidance: guidance, shift: 3, seed: 7, guidanceInterval: interval))
+            return sampler.map { $0.clip.toArray() }
+        }
+        let guided = try run(guidance: 4, interval: 0...1), plain = try run(guidance: 1, interval: 0...1)
+        XCTAssertEqual(try run(guidance: 4, interval: 0...0), plain)
+        XCTAssertNotEqual(guided.last, plain.last)
+        let early = try run(guidance: 4, interval: 0.7...1)
+        XCTAssertEqual(early[0], guided[0]); XCTAssertEqual(early[1], guided[1])
+        XCTAssertNotEqual(early[2], guided[2]); XCTAssertNotEqual(early[2], plain[2])
+        for bad: ClosedRange<Float> in [0.5...1.5, -0.1...1, 0...Float.infinity] {
+            XCTAssertThrowsError(try FlowSampler(model: model, context: try ComputeContext(), prompt: [1], empty: [1],
+                                                 options: .init(steps: 2, guidanceInterval: bad)))
+        }
+    }
+
     /// With the exact x0 of a one-point data set, an SDE step from x_s = (1 - s) c + s e lands on the
     /// flow's marginal at s': mean (1 - s') c, standard deviation s' (to O(dt²)). A sign or factor
     /// error in the drift or the noise term shows up at O(dt).

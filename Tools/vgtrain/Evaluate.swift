@@ -33,6 +33,8 @@ struct Evaluate: ParsableCommand {
     @Option(help: "Guidance weight.") var guidance: Float = 4
     @Option(help: "Stochasticity a of SDE sampling steps (0: the deterministic ODE).") var stochasticity: Float = 0
     @Option(help: "Grid shift k of the sampler (default: the model's samplingShift).") var shift: Float?
+    @Option(help: "Guidance interval 'lo,hi': guide only the steps whose noise level s lies in [lo, hi] (default 0,1: every step).")
+    var guidanceInterval = "0,1"
     @Option(help: "Threads.") var threads = 2
     @Option(help: "Output directory for the JSON reports and markdown tables.") var out: String
     @Option(help: "Write a contact sheet PNG of the first 8 prompts (detailed captions).") var sheet: String?
@@ -44,6 +46,7 @@ struct Evaluate: ParsableCommand {
     func run() throws {
         if let baseline { return try runBaseline(baseline) }
         guard !model.isEmpty else { throw CLIError("--model is needed (or --baseline)") }
+        let interval = try parseGuidanceInterval(guidanceInterval)
         let m = try EvaluationModel(path: model, ema: ema)
         let (config, tokenizer, dit, render) = (m.config, m.tokenizer, m.dit, m.render)
         let ctx = try ComputeContext(threads: threads)
@@ -64,7 +67,7 @@ struct Evaluate: ParsableCommand {
                 let tokens = try tokenizer.encode(caption, maxLength: config.maxTextTokens, addBos: true, addEos: true)
                 let sampler = try FlowSampler(model: dit, context: ctx, prompt: tokens, empty: empty,
                                               options: .init(steps: steps, guidance: guidance, shift: shift ?? config.samplingShift, seed: p.seed,
-                                                             stochasticity: stochasticity))
+                                                             stochasticity: stochasticity, guidanceInterval: interval))
                 var it = sampler.makeIterator()
                 var last: Tensor?
                 var k = 0
@@ -97,7 +100,9 @@ struct Evaluate: ParsableCommand {
             try report.json().write(to: URL(fileURLWithPath: out).appendingPathComponent("\(level).json"))
             if trace { try writeText(traceTable(traced, level: level, prompts: prompts.count), to: URL(fileURLWithPath: out).appendingPathComponent("trace-\(level).md").path) }
             tables.append(report.markdown(title: "ShapeBench, \(level) prompts (\(prompts.count) prompts, \(steps) steps, guidance \(guidance)"
-                                          + (shift.map { ", shift \($0)" } ?? "") + (stochasticity > 0 ? ", SDE a = \(stochasticity))" : ")")))
+                                          + (shift.map { ", shift \($0)" } ?? "")
+                                          + (interval == 0...1 ? "" : ", guided at s in [\(interval.lowerBound), \(interval.upperBound)]")
+                                          + (stochasticity > 0 ? ", SDE a = \(stochasticity))" : ")")))
         }
         let md = tables.joined(separator: "\n")
         try writeText(md, to: URL(fileURLWithPath: out).appendingPathComponent("shapebench.md").path)
@@ -147,4 +152,13 @@ struct Evaluate: ParsableCommand {
         try writeText(md, to: URL(fileURLWithPath: out).appendingPathComponent("\(kind).md").path)
         print(md)
     }
+}
+
+/// Parses `lo,hi` (0 <= lo <= hi <= 1) into a guidance interval.
+func parseGuidanceInterval(_ text: String) throws -> ClosedRange<Float> {
+    let parts = text.split(separator: ",").map { Float($0.trimmingCharacters(in: .whitespaces)) }
+    guard parts.count == 2, let lo = parts[0], let hi = parts[1], lo.isFinite, hi.isFinite, 0 <= lo, lo <= hi, hi <= 1 else {
+        throw CLIError("--guidance-interval takes 'lo,hi' with 0 <= lo <= hi <= 1, got '\(text)'")
+    }
+    return lo...hi
 }
