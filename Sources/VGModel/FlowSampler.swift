@@ -27,10 +27,16 @@ public struct FlowSampler: Sequence {
         /// arXiv 2404.07724); at the other levels a step uses the prompted prediction alone (w = 1)
         /// and skips the unprompted pass. The default, 0...1, guides every step.
         public var guidanceInterval: ClosedRange<Float>
+        /// Share η of the guidance update kept along the prompted prediction (adaptive projected
+        /// guidance, Sadat et al. 2024, arXiv 2410.02416): the update d = x0_c - x0_u is split into
+        /// its part parallel to x0_c (over the whole clip) and the rest, and the guided prediction is
+        /// x0_c + (w - 1) (d_orth + η d_par). 1, the default, is plain guidance; 0 drops the parallel
+        /// part, which is what over-saturates colours at high w.
+        public var parallelGuidance: Float
         public init(steps: Int = 50, guidance: Float = 5, shift: Float = 3, seed: UInt64 = 0, stochasticity: Float = 0,
-                    guidanceInterval: ClosedRange<Float> = 0...1) {
+                    guidanceInterval: ClosedRange<Float> = 0...1, parallelGuidance: Float = 1) {
             self.steps = steps; self.guidance = guidance; self.shift = shift; self.seed = seed; self.stochasticity = stochasticity
-            self.guidanceInterval = guidanceInterval
+            self.guidanceInterval = guidanceInterval; self.parallelGuidance = parallelGuidance
         }
     }
 
@@ -89,6 +95,9 @@ public struct FlowSampler: Sequence {
         guard gi.lowerBound.isFinite, gi.upperBound.isFinite, gi.lowerBound >= 0, gi.upperBound <= 1 else {
             throw ModelError.badInput("guidance interval \(gi) must lie in [0, 1]")
         }
+        guard options.parallelGuidance.isFinite, (0...1).contains(options.parallelGuidance) else {
+            throw ModelError.badInput("parallel guidance share \(options.parallelGuidance) outside [0, 1]")
+        }
         self.model = model; self.ctx = ctx; self.options = options; self.shouldStop = shouldStop
         cond = try ModelActivations(config: model.config, saveForBackward: false)
         try model.encodeText(ctx, tokens: prompt, acts: cond)
@@ -142,8 +151,19 @@ public struct FlowSampler: Sequence {
             if let u = sampler.uncond, sampler.options.guidanceInterval.contains(s) {
                 let pu = try sampler.model.predict(sampler.ctx, noisy: x, level: s, acts: u, shouldStop: sampler.shouldStop)
                 try sampler.model.unpatchify(pu, into: scratch)
-                let a = x0.floats, b = scratch.floats
-                for i in 0..<a.count { a[i] = b[i] + w * (a[i] - b[i]) }
+                let a = x0.floats, b = scratch.floats, eta = sampler.options.parallelGuidance
+                if eta == 1 {
+                    for i in 0..<a.count { a[i] = b[i] + w * (a[i] - b[i]) }
+                } else {
+                    // d = c - u; d_par = (d.c / c.c) c; guided = c + (w - 1) (d - (1 - eta) d_par).
+                    var dc: Double = 0, cc: Double = 0
+                    for i in 0..<a.count { dc += Double((a[i] - b[i]) * a[i]); cc += Double(a[i] * a[i]) }
+                    let k = cc > 0 ? Float(dc / cc) : 0, wm = w - 1
+                    for i in 0..<a.count {
+                        let d = a[i] - b[i]
+                        a[i] += wm * (d - (1 - eta) * k * a[i])
+                    }
+                }
             }
             let xv = x.floats, pv = x0.floats, ds = sNext - s, a = sampler.options.stochasticity
             if a > 0, s < 1, sNext > 0 {

@@ -207,6 +207,32 @@ final class VideoDiTTests: XCTestCase {
         let early = try run(guidance: 4, interval: 0.7...1)
         XCTAssertEqual(early[0], guided[0]); XCTAssertEqual(early[1], guided[1])
         XCTAssertNotEqual(early[2], guided[2]); XCTAssertNotEqual(early[2], plain[2])
+        // Projected guidance: η = 1 is plain guidance; η = 0 keeps only the update orthogonal to the
+        // prompted prediction, so its first step's x0 differs from plain guidance's and from the
+        // prompted one, and the orthogonality holds.
+        func projected(_ eta: Float) throws -> (clips: [[Float]], x0: [[Float]]) {
+            let sampler = try FlowSampler(model: model, context: try ComputeContext(threads: 1), prompt: [1, 5, 2], empty: [1, 2],
+                                          options: .init(steps: 3, guidance: 4, shift: 3, seed: 7, parallelGuidance: eta))
+            var clips: [[Float]] = [], x0: [[Float]] = []
+            for step in sampler { clips.append(step.clip.toArray()); x0.append(step.predicted.toArray()) }
+            return (clips, x0)
+        }
+        XCTAssertEqual(try projected(1).clips, guided)
+        let full = try projected(1).x0[0], orth = try projected(0).x0[0]
+        XCTAssertNotEqual(orth, full); XCTAssertNotEqual(try projected(0).clips.last, plain.last)
+        // x0_cond from the unguided sampler's first step: the same x at s = 1 (same seed).
+        let c0: [Float] = try {
+            let sampler = try FlowSampler(model: model, context: try ComputeContext(threads: 1), prompt: [1, 5, 2], empty: [1, 2],
+                                          options: .init(steps: 3, guidance: 1, shift: 3, seed: 7))
+            var it = sampler.makeIterator()
+            return it.next()!.predicted.toArray()
+        }()
+        // (orth - c0) is (w - 1) d_orth: orthogonal to c0.
+        let dot = zip(orth, c0).reduce(Float(0)) { $0 + ($1.0 - $1.1) * $1.1 }
+        let scale = zip(orth, c0).reduce(Float(0)) { $0 + abs($1.0 - $1.1) } * c0.reduce(Float(0)) { $0 + abs($1) } / Float(c0.count)
+        XCTAssertEqual(dot, 0, accuracy: 1e-3 * max(scale, 1e-6))
+        XCTAssertThrowsError(try FlowSampler(model: model, context: try ComputeContext(), prompt: [1], empty: [1],
+                                             options: .init(steps: 2, parallelGuidance: 2)))
         for bad: ClosedRange<Float> in [0.5...1.5, -0.1...1, 0...Float.infinity] {
             XCTAssertThrowsError(try FlowSampler(model: model, context: try ComputeContext(), prompt: [1], empty: [1],
                                                  options: .init(steps: 2, guidanceInterval: bad)))

@@ -35,6 +35,8 @@ struct Evaluate: ParsableCommand {
     @Option(help: "Grid shift k of the sampler (default: the model's samplingShift).") var shift: Float?
     @Option(help: "Guidance interval 'lo,hi': guide only the steps whose noise level s lies in [lo, hi] (default 0,1: every step).")
     var guidanceInterval = "0,1"
+    @Option(help: "Share of the guidance update kept along the prompted prediction (adaptive projected guidance; 1: plain guidance, 0: only the orthogonal part).")
+    var parallelGuidance: Float = 1
     @Option(help: "Threads.") var threads = 2
     @Option(help: "Output directory for the JSON reports and markdown tables.") var out: String
     @Option(help: "Write a contact sheet PNG of the first 8 prompts (detailed captions).") var sheet: String?
@@ -67,7 +69,8 @@ struct Evaluate: ParsableCommand {
                 let tokens = try tokenizer.encode(caption, maxLength: config.maxTextTokens, addBos: true, addEos: true)
                 let sampler = try FlowSampler(model: dit, context: ctx, prompt: tokens, empty: empty,
                                               options: .init(steps: steps, guidance: guidance, shift: shift ?? config.samplingShift, seed: p.seed,
-                                                             stochasticity: stochasticity, guidanceInterval: interval))
+                                                             stochasticity: stochasticity, guidanceInterval: interval,
+                                                             parallelGuidance: parallelGuidance))
                 var it = sampler.makeIterator()
                 var last: Tensor?
                 var k = 0
@@ -102,6 +105,7 @@ struct Evaluate: ParsableCommand {
             tables.append(report.markdown(title: "ShapeBench, \(level) prompts (\(prompts.count) prompts, \(steps) steps, guidance \(guidance)"
                                           + (shift.map { ", shift \($0)" } ?? "")
                                           + (interval == 0...1 ? "" : ", guided at s in [\(interval.lowerBound), \(interval.upperBound)]")
+                                          + (parallelGuidance == 1 ? "" : ", parallel share \(parallelGuidance)")
                                           + (stochasticity > 0 ? ", SDE a = \(stochasticity))" : ")")))
         }
         let md = tables.joined(separator: "\n")
