@@ -31,7 +31,7 @@ public struct FlowSampler: Sequence {
         /// guidance, Sadat et al. 2024, arXiv 2410.02416): the update d = x0_c - x0_u is split into
         /// its part parallel to x0_c (over the whole clip) and the rest, and the guided prediction is
         /// x0_c + (w - 1) (d_orth + η d_par). 1, the default, is plain guidance; 0 drops the parallel
-        /// part, which is what over-saturates colours at high w.
+        /// part, which the paper found to over-saturate colours at high w.
         public var parallelGuidance: Float
         public init(steps: Int = 50, guidance: Float = 5, shift: Float = 3, seed: UInt64 = 0, stochasticity: Float = 0,
                     guidanceInterval: ClosedRange<Float> = 0...1, parallelGuidance: Float = 1) {

@@ -227,6 +227,7 @@ final class VideoDiTTests: XCTestCase {
             var it = sampler.makeIterator()
             return it.next()!.predicted.toArray()
         }()
+        XCTAssertNotEqual(orth, c0)
         // (orth - c0) is (w - 1) d_orth: orthogonal to c0.
         let dot = zip(orth, c0).reduce(Float(0)) { $0 + ($1.0 - $1.1) * $1.1 }
         let scale = zip(orth, c0).reduce(Float(0)) { $0 + abs($1.0 - $1.1) } * c0.reduce(Float(0)) { $0 + abs($1) } / Float(c0.count)

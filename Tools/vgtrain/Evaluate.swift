@@ -101,12 +101,8 @@ struct Evaluate: ParsableCommand {
             }
             let report = BenchReport(reports: reports)
             try report.json().write(to: URL(fileURLWithPath: out).appendingPathComponent("\(level).json"))
-            if trace { try writeText(traceTable(traced, level: level, prompts: prompts.count), to: URL(fileURLWithPath: out).appendingPathComponent("trace-\(level).md").path) }
-            tables.append(report.markdown(title: "ShapeBench, \(level) prompts (\(prompts.count) prompts, \(steps) steps, guidance \(guidance)"
-                                          + (shift.map { ", shift \($0)" } ?? "")
-                                          + (interval == 0...1 ? "" : ", guided at s in [\(interval.lowerBound), \(interval.upperBound)]")
-                                          + (parallelGuidance == 1 ? "" : ", parallel share \(parallelGuidance)")
-                                          + (stochasticity > 0 ? ", SDE a = \(stochasticity))" : ")")))
+            if trace { try writeText(traceTable(traced, level: level, prompts: prompts.count, sampling: samplingLabel(interval)), to: URL(fileURLWithPath: out).appendingPathComponent("trace-\(level).md").path) }
+            tables.append(report.markdown(title: "ShapeBench, \(level) prompts (\(prompts.count) prompts, \(samplingLabel(interval)))"))
         }
         let md = tables.joined(separator: "\n")
         try writeText(md, to: URL(fileURLWithPath: out).appendingPathComponent("shapebench.md").path)
@@ -120,9 +116,19 @@ struct Evaluate: ParsableCommand {
 
     /// The --trace table: per sampling step, the level it starts from, each attribute's accuracy on
     /// that step's x0 prediction, and the shape verdicts.
-    func traceTable(_ rows: [(level: Float, checks: CheckTally, shapes: [String: Int])], level: String, prompts: Int) -> String {
+    /// The sampler settings of a run, as its table titles name them.
+    func samplingLabel(_ interval: ClosedRange<Float>) -> String {
+        "\(steps) steps, guidance \(guidance)"
+            + (shift.map { ", shift \($0)" } ?? "")
+            + (interval == 0...1 ? "" : ", guided at s in [\(interval.lowerBound), \(interval.upperBound)]")
+            + (parallelGuidance == 1 ? "" : ", parallel share \(parallelGuidance)")
+            + (stochasticity > 0 ? ", SDE a = \(stochasticity)" : "")
+    }
+
+    func traceTable(_ rows: [(level: Float, checks: CheckTally, shapes: [String: Int])], level: String, prompts: Int,
+                    sampling: String) -> String {
         let names = ShapeBench.attributes, shapes = ShapeKind.allCases.map(\.rawValue)
-        var md = "ShapeBench on each sampling step's x0 prediction, \(level) prompts (\(prompts) prompts, \(steps) steps, guidance \(guidance)); "
+        var md = "ShapeBench on each sampling step's x0 prediction, \(level) prompts (\(prompts) prompts, \(sampling)); "
             + "accuracy (checks), then how many shape verdicts were each shape\n\n"
             + "| step | from s | " + names.joined(separator: " | ") + " | " + shapes.joined(separator: " | ") + " |\n"
             + "|---|---|" + String(repeating: "---|", count: names.count + shapes.count) + "\n"
