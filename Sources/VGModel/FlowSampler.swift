@@ -33,10 +33,21 @@ public struct FlowSampler: Sequence {
         /// x0_c + (w - 1) (d_orth + η d_par). 1, the default, is plain guidance; 0 drops the parallel
         /// part, which the paper found to over-saturate colours at high w.
         public var parallelGuidance: Float
+        /// Share φ of guidance rescale (Lin et al. 2023, arXiv 2305.08891): the guided prediction is
+        /// rescaled to the prompted prediction's standard deviation over the clip, and φ of the
+        /// rescaled plus 1 - φ of the plain guided prediction is used. 0, the default, is off.
+        public var guidanceRescale: Float
+        /// Clamps every clean-clip prediction (after guidance) to the data range [-1, 1] (static
+        /// thresholding, Saharia et al. 2022, arXiv 2205.11487): a pixel-space x0 outside the range
+        /// the training clips span is never right, and strong guidance produces such values, which
+        /// the next steps then read as input. Off by default.
+        public var clampPrediction: Bool
         public init(steps: Int = 50, guidance: Float = 5, shift: Float = 3, seed: UInt64 = 0, stochasticity: Float = 0,
-                    guidanceInterval: ClosedRange<Float> = 0...1, parallelGuidance: Float = 1) {
+                    guidanceInterval: ClosedRange<Float> = 0...1, parallelGuidance: Float = 1, guidanceRescale: Float = 0,
+                    clampPrediction: Bool = false) {
             self.steps = steps; self.guidance = guidance; self.shift = shift; self.seed = seed; self.stochasticity = stochasticity
             self.guidanceInterval = guidanceInterval; self.parallelGuidance = parallelGuidance
+            self.guidanceRescale = guidanceRescale; self.clampPrediction = clampPrediction
         }
     }
 
@@ -73,7 +84,18 @@ public struct FlowSampler: Sequence {
         }
     }
 
+    /// Population variance of `v` (in Double).
+    static func variance(_ v: UnsafeBufferPointer<Float>) -> Double {
+        guard !v.isEmpty else { return 0 }
+        var sum: Double = 0, sq: Double = 0
+        for x in v { sum += Double(x); sq += Double(x) * Double(x) }
+        let n = Double(v.count), m = sum / n
+        return Swift.max(sq / n - m * m, 0)
+    }
+
     let model: VideoDiT
+    /// The model of the guidance pass: `model` itself (classifier-free guidance) or the guide.
+    let guideModel: VideoDiT
     let ctx: ComputeContext
     let options: Options
     let cond: ModelActivations, uncond: ModelActivations?
@@ -81,9 +103,14 @@ public struct FlowSampler: Sequence {
 
     /// - Parameters:
     ///   - prompt / empty: token ids of the prompt and of the empty prompt (for guidance).
+    ///   - guide: a weaker model of the same clip shape and vocabulary for autoguidance (Karras et al.
+    ///     2024, arXiv 2406.02507): with it, the guidance pass is the guide's *prompted* prediction,
+    ///     x0 = x0_guide + w (x0_model - x0_guide), instead of the model's unprompted one. Guidance
+    ///     then pushes away from the errors a weaker model makes rather than from the unprompted
+    ///     average. Nil (the default) is classifier-free guidance.
     ///   - shouldStop: asked between model blocks; a true answer ends the sequence with an error.
     public init(model: VideoDiT, context ctx: ComputeContext, prompt: [Int32], empty: [Int32], options: Options,
-                shouldStop: (() -> Bool)? = nil) throws {
+                guide: VideoDiT? = nil, shouldStop: (() -> Bool)? = nil) throws {
         guard (1...10_000).contains(options.steps) else { throw ModelError.badInput("steps \(options.steps) outside 1...10000") }
         guard options.guidance.isFinite, options.shift.isFinite, options.shift > 0 else {
             throw ModelError.badInput("guidance \(options.guidance) / shift \(options.shift) must be finite, shift positive")
@@ -98,12 +125,23 @@ public struct FlowSampler: Sequence {
         guard options.parallelGuidance.isFinite, (0...1).contains(options.parallelGuidance) else {
             throw ModelError.badInput("parallel guidance share \(options.parallelGuidance) outside [0, 1]")
         }
+        guard options.guidanceRescale.isFinite, (0...1).contains(options.guidanceRescale) else {
+            throw ModelError.badInput("guidance rescale \(options.guidanceRescale) outside [0, 1]")
+        }
+        if let guide {
+            let a = model.config, b = guide.config
+            guard a.frames == b.frames, a.height == b.height, a.width == b.width, a.vocabSize == b.vocabSize,
+                  a.maxTextTokens == b.maxTextTokens, a.minNoiseLevel == b.minNoiseLevel else {
+                throw ModelError.badInput("the guide model's clip shape, vocabulary or noise floor differs from the model's")
+            }
+        }
         self.model = model; self.ctx = ctx; self.options = options; self.shouldStop = shouldStop
+        self.guideModel = guide ?? model
         cond = try ModelActivations(config: model.config, saveForBackward: false)
         try model.encodeText(ctx, tokens: prompt, acts: cond)
         if options.guidance != 1 {
-            let u = try ModelActivations(config: model.config, saveForBackward: false)
-            try model.encodeText(ctx, tokens: empty, acts: u)
+            let u = try ModelActivations(config: guideModel.config, saveForBackward: false)
+            try guideModel.encodeText(ctx, tokens: guide == nil ? empty : prompt, acts: u)
             uncond = u
         } else {
             uncond = nil
@@ -149,8 +187,9 @@ public struct FlowSampler: Sequence {
             let pc = try sampler.model.predict(sampler.ctx, noisy: x, level: s, acts: sampler.cond, shouldStop: sampler.shouldStop)
             try sampler.model.unpatchify(pc, into: x0)
             if let u = sampler.uncond, sampler.options.guidanceInterval.contains(s) {
-                let pu = try sampler.model.predict(sampler.ctx, noisy: x, level: s, acts: u, shouldStop: sampler.shouldStop)
-                try sampler.model.unpatchify(pu, into: scratch)
+                let promptedVariance = sampler.options.guidanceRescale > 0 ? FlowSampler.variance(UnsafeBufferPointer(x0.floats)) : 0
+                let pu = try sampler.guideModel.predict(sampler.ctx, noisy: x, level: s, acts: u, shouldStop: sampler.shouldStop)
+                try sampler.guideModel.unpatchify(pu, into: scratch)
                 let a = x0.floats, b = scratch.floats, eta = sampler.options.parallelGuidance
                 if eta == 1 {
                     for i in 0..<a.count { a[i] = b[i] + w * (a[i] - b[i]) }
@@ -164,6 +203,16 @@ public struct FlowSampler: Sequence {
                         a[i] += wm * (d - (1 - eta) * k * a[i])
                     }
                 }
+                let phi = sampler.options.guidanceRescale
+                if phi > 0 {
+                    // guided <- guided ((1 - φ) + φ std(prompted) / std(guided)), stds over the whole clip.
+                    let ratio = Float((promptedVariance / FlowSampler.variance(UnsafeBufferPointer(a))).squareRoot())
+                    if ratio.isFinite { for i in 0..<a.count { a[i] *= (1 - phi) + phi * ratio } }
+                }
+            }
+            if sampler.options.clampPrediction {
+                let a = x0.floats
+                for i in 0..<a.count { a[i] = Swift.min(Swift.max(a[i], -1), 1) }
             }
             let xv = x.floats, pv = x0.floats, ds = sNext - s, a = sampler.options.stochasticity
             if a > 0, s < 1, sNext > 0 {

@@ -264,6 +264,30 @@ final class ShapeWorldTests: XCTestCase {
         }
     }
 
+    /// `ClipFilters.gaussianBlurred`: a constant clip is unchanged, an impulse spreads inside its
+    /// own frame only with variance sigma² along each axis (edges far away), the other frames and
+    /// channels untouched; a clip of the wrong size comes back as it was.
+    func testGaussianBlurredClip() {
+        let c = RenderConfig(frames: 2, height: 32, width: 32, fps: 8)
+        let n = c.frames * c.height * c.width * 3
+        let flat = [Float](repeating: 0.4, count: n)
+        for (a, b) in zip(ClipFilters.gaussianBlurred(flat, config: c, sigma: 2), flat) { XCTAssertEqual(a, b, accuracy: 1e-6) }
+        var impulse = [Float](repeating: 0, count: n)
+        impulse[((1 * 32 + 16) * 32 + 16) * 3 + 1] = 1           // frame 1, (y, x) = (16, 16), green
+        for sigma: Float in [1, 2.5] {
+            let b = ClipFilters.gaussianBlurred(impulse, config: c, sigma: sigma)
+            var mass: Float = 0, vx: Float = 0, vy: Float = 0, elsewhere: Float = 0
+            for f in 0..<2 { for y in 0..<32 { for x in 0..<32 { for ch in 0..<3 {
+                let v = b[((f * 32 + y) * 32 + x) * 3 + ch]
+                if f == 1 && ch == 1 { mass += v; vx += v * Float((x - 16) * (x - 16)); vy += v * Float((y - 16) * (y - 16)) }
+                else { elsewhere += abs(v) }
+            } } } }
+            XCTAssertEqual(mass, 1, accuracy: 1e-4); XCTAssertEqual(elsewhere, 0)
+            XCTAssertEqual(vx, sigma * sigma, accuracy: 0.05 * sigma * sigma); XCTAssertEqual(vy, sigma * sigma, accuracy: 0.05 * sigma * sigma)
+        }
+        XCTAssertEqual(ClipFilters.gaussianBlurred([1, 2, 3], config: c, sigma: 2), [1, 2, 3])
+    }
+
     func testShardRoundTripAndCorruption() throws {
         let config = RenderConfig(frames: 4, height: 16, width: 24, fps: 8)
         var records: [ShardRecord] = []

@@ -240,6 +240,67 @@ final class VideoDiTTests: XCTestCase {
         }
     }
 
+    /// Prediction clamping and guidance rescale act on the first step's guided x0 exactly as
+    /// documented: the clamp is the plain guided x0 clamped to [-1, 1] (and the unclamped one leaves
+    /// the range, or the check could not fail); rescale φ = 1 gives the guided x0 the prompted x0's
+    /// standard deviation, φ = 0.5 the mean of the two factors; bad φ throws.
+    func testPredictionClampAndGuidanceRescale() throws {
+        let model = try VideoDiT(weights: try ModelWeights(try randomParameters(tinyConfig, seed: 5), config: tinyConfig))
+        func firstX0(guidance: Float, rescale: Float = 0, clamp: Bool = false) throws -> [Float] {
+            let sampler = try FlowSampler(model: model, context: try ComputeContext(threads: 1), prompt: [1, 5, 2], empty: [1, 2],
+                                          options: .init(steps: 3, guidance: guidance, shift: 3, seed: 7, guidanceRescale: rescale,
+                                                         clampPrediction: clamp))
+            var it = sampler.makeIterator()
+            return it.next()!.predicted.toArray()
+        }
+        func std(_ v: [Float]) -> Double {
+            let m = v.reduce(0.0) { $0 + Double($1) } / Double(v.count)
+            return (v.reduce(0.0) { $0 + (Double($1) - m) * (Double($1) - m) } / Double(v.count)).squareRoot()
+        }
+        let guided = try firstX0(guidance: 12), prompted = try firstX0(guidance: 1)
+        XCTAssertTrue(guided.contains { abs($0) > 1 }, "the tiny model's guided x0 should leave [-1, 1]")
+        XCTAssertEqual(try firstX0(guidance: 12, clamp: true), guided.map { min(max($0, -1), 1) })
+        XCTAssertEqual(try firstX0(guidance: 12, rescale: 0), guided)
+        let full = try firstX0(guidance: 12, rescale: 1)
+        XCTAssertEqual(std(full), std(prompted), accuracy: 1e-4 * std(prompted))
+        let ratio = Float(std(prompted) / std(guided)), half = try firstX0(guidance: 12, rescale: 0.5)
+        for (h, g) in zip(half, guided) { XCTAssertEqual(h, g * (0.5 + 0.5 * ratio), accuracy: 1e-5 * max(abs(g), 1)) }
+        for bad: Float in [-0.1, 1.5, .nan] {
+            XCTAssertThrowsError(try FlowSampler(model: model, context: try ComputeContext(), prompt: [1], empty: [1],
+                                                 options: .init(steps: 2, guidanceRescale: bad)))
+        }
+    }
+
+    /// Autoguidance: the guidance pass is the guide model's prompted prediction. With the model as its
+    /// own guide every step is the prompted model's (x0_g + w (x0 - x0_g) = x0); with a different
+    /// guide the first x0 is x0_g + w (x0 - x0_g) of the two unguided samplers' first predictions.
+    /// A guide of another clip shape is refused.
+    func testAutoguidance() throws {
+        let model = try VideoDiT(weights: try ModelWeights(try randomParameters(tinyConfig, seed: 5), config: tinyConfig))
+        let weak = try VideoDiT(weights: try ModelWeights(try randomParameters(tinyConfig, seed: 6), config: tinyConfig))
+        func run(_ m: VideoDiT, guidance: Float, guide: VideoDiT?) throws -> (clips: [[Float]], x0: [[Float]]) {
+            let sampler = try FlowSampler(model: m, context: try ComputeContext(threads: 1), prompt: [1, 5, 2], empty: [1, 2],
+                                          options: .init(steps: 3, guidance: guidance, shift: 3, seed: 7), guide: guide)
+            var clips: [[Float]] = [], x0: [[Float]] = []
+            for step in sampler { clips.append(step.clip.toArray()); x0.append(step.predicted.toArray()) }
+            return (clips, x0)
+        }
+        let plain = try run(model, guidance: 1, guide: nil), cfg = try run(model, guidance: 3, guide: nil)
+        let selfGuided = try run(model, guidance: 3, guide: model)
+        for (a, b) in zip(selfGuided.clips.joined(), plain.clips.joined()) { XCTAssertEqual(a, b, accuracy: 1e-4 * max(abs(b), 1)) }
+        let auto = try run(model, guidance: 3, guide: weak), weakPlain = try run(weak, guidance: 1, guide: nil)
+        XCTAssertNotEqual(auto.x0[0], cfg.x0[0])
+        for (i, v) in auto.x0[0].enumerated() {
+            let g = weakPlain.x0[0][i], c = plain.x0[0][i]
+            XCTAssertEqual(v, g + 3 * (c - g), accuracy: 1e-4 * max(abs(v), 1))
+        }
+        var other = tinyConfig
+        other.frames *= 2
+        let bigger = try VideoDiT(weights: try ModelWeights(try randomParameters(other, seed: 6), config: other))
+        XCTAssertThrowsError(try FlowSampler(model: model, context: try ComputeContext(), prompt: [1], empty: [1],
+                                             options: .init(steps: 2, guidance: 3), guide: bigger))
+    }
+
     /// With the exact x0 of a one-point data set, an SDE step from x_s = (1 - s) c + s e lands on the
     /// flow's marginal at s': mean (1 - s') c, standard deviation s' (to O(dt²)). A sign or factor
     /// error in the drift or the noise term shows up at O(dt).

@@ -148,6 +148,32 @@ final class PretrainerTests: XCTestCase {
 
     /// A run killed after its checkpoint at step 2 had logged steps 3 and 4 (the last line half
     /// written); the resumed run drops those lines and logs steps 3 and 4 once.
+    /// `PretrainOptions.changedKeys(from:)`, the check behind refusing a resume with other options:
+    /// threads, lanes and checkpoint spacing may change; the learning rate, the noise levels, the
+    /// steps or the object weight may not, and each is named; an options file from before a field
+    /// existed compares equal to the same options with that field at its default.
+    func testChangedOptionsAreNamed() throws {
+        let base = PretrainOptions()
+        XCTAssertEqual(try base.changedKeys(from: base), [])
+        var spread = base
+        spread.threads = 1; spread.lanes = 2; spread.checkpointEvery = 7
+        XCTAssertEqual(try spread.changedKeys(from: base), [])
+        var other = base
+        other.optimizer.learningRate *= 2; other.noiseLevels.pureShare = 0.3; other.steps += 1; other.objectWeight = 4
+        XCTAssertEqual(try other.changedKeys(from: base), ["noiseLevels", "objectWeight", "optimizer", "steps"])
+        var blurred = base
+        blurred.alteredInputFrom = 0.5
+        XCTAssertEqual(try blurred.changedKeys(from: base), ["alteredInputFrom"])
+        // An older file without "edgeWeight" decodes with its default, 0.
+        var json = try JSONSerialization.jsonObject(with: try JSONEncoder().encode(base)) as! [String: Any]
+        XCTAssertNotNil(json.removeValue(forKey: "edgeWeight"))
+        let old = try JSONDecoder().decode(PretrainOptions.self, from: try JSONSerialization.data(withJSONObject: json))
+        XCTAssertEqual(try base.changedKeys(from: old), [])
+        var outlined = base
+        outlined.edgeWeight = 2
+        XCTAssertEqual(try outlined.changedKeys(from: old), ["edgeWeight"])
+    }
+
     func testResumeAfterKillDropsLogLinesPastTheCheckpoint() throws {
         let base = FileManager.default.temporaryDirectory.appendingPathComponent("killed-\(UUID().uuidString)")
         defer { try? FileManager.default.removeItem(at: base) }

@@ -27,6 +27,32 @@ extension CaptionedClipSource {
     public func alteredInput(_ index: Int, into clip: Tensor) throws -> Bool { false }
 }
 
+extension PretrainOptions {
+    /// Options a resumed run may change: they decide how the work is spread over threads and how
+    /// often it is saved, not what is computed (lanes change only the order of a sum).
+    public static let resumableKeys: Set<String> = ["threads", "lanes", "checkpointEvery"]
+
+    /// The top-level options (JSON keys) in which `self`, a run's new options, differs from
+    /// `recorded`, the options its checkpoint was trained with, leaving out `resumableKeys`; empty
+    /// when the run can resume exactly. Compared through their JSON encodings, so a field that an
+    /// older options file lacks counts as its default.
+    public func changedKeys(from recorded: PretrainOptions) throws -> [String] {
+        func fields(_ o: PretrainOptions) throws -> [String: Any] {
+            let data = try JSONEncoder().encode(o)
+            guard let d = try JSONSerialization.jsonObject(with: data) as? [String: Any] else { return [:] }
+            return d
+        }
+        // One field as canonical JSON (sorted keys), so nested sections compare by value.
+        func canonical(_ v: Any?) throws -> Data? {
+            guard let v else { return nil }
+            return try JSONSerialization.data(withJSONObject: [v], options: [.sortedKeys])
+        }
+        let a = try fields(recorded), b = try fields(self)
+        let keys = Set(a.keys).union(b.keys).subtracting(Self.resumableKeys)
+        return try keys.filter { try canonical(a[$0]) != canonical(b[$0]) }.sorted()
+    }
+}
+
 /// Settings of a pretraining (or fine-tuning) run, stored beside its outputs.
 public struct PretrainOptions: Codable, Sendable {
     public var model: ModelConfig = ModelConfig()

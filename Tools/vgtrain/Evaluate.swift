@@ -37,6 +37,12 @@ struct Evaluate: ParsableCommand {
     var guidanceInterval = "0,1"
     @Option(help: "Share of the guidance update kept along the prompted prediction (adaptive projected guidance; 1: plain guidance, 0: only the orthogonal part).")
     var parallelGuidance: Float = 1
+    @Option(help: "Share of guidance rescale (the guided prediction rescaled to the prompted one's standard deviation; 0: off).")
+    var guidanceRescale: Float = 0
+    @Flag(help: "Clamp every clean-clip prediction to the data range [-1, 1] (static thresholding).") var clampPrediction = false
+    @Option(help: "Autoguidance: a weaker model (same clip shape and tokenizer) whose prompted prediction replaces the unprompted one in guidance.")
+    var guideModel: String?
+    @Flag(help: "Use the guide checkpoint's EMA weights.") var guideEma = false
     @Option(help: "Threads.") var threads = 2
     @Option(help: "Output directory for the JSON reports and markdown tables.") var out: String
     @Option(help: "Write a contact sheet PNG of the first 8 prompts (detailed captions).") var sheet: String?
@@ -51,6 +57,8 @@ struct Evaluate: ParsableCommand {
         let interval = try parseGuidanceInterval(guidanceInterval)
         let m = try EvaluationModel(path: model, ema: ema)
         let (config, tokenizer, dit, render) = (m.config, m.tokenizer, m.dit, m.render)
+        let guide = try guideModel.map { try EvaluationModel(path: $0, ema: guideEma) }
+        if let guide, guide.tokenizer != m.tokenizer { throw CLIError("the guide model's tokenizer differs from the model's") }
         let ctx = try ComputeContext(threads: threads)
         let prompts = benchmarkPrompts(limit: limit)
         let empty: [Int32] = [BPETokenizer.bosID, BPETokenizer.eosID]
@@ -70,7 +78,9 @@ struct Evaluate: ParsableCommand {
                 let sampler = try FlowSampler(model: dit, context: ctx, prompt: tokens, empty: empty,
                                               options: .init(steps: steps, guidance: guidance, shift: shift ?? config.samplingShift, seed: p.seed,
                                                              stochasticity: stochasticity, guidanceInterval: interval,
-                                                             parallelGuidance: parallelGuidance))
+                                                             parallelGuidance: parallelGuidance, guidanceRescale: guidanceRescale,
+                                                             clampPrediction: clampPrediction),
+                                              guide: guide?.dit)
                 var it = sampler.makeIterator()
                 var last: Tensor?
                 var k = 0
@@ -122,6 +132,9 @@ struct Evaluate: ParsableCommand {
             + (shift.map { ", shift \($0)" } ?? "")
             + (interval == 0...1 ? "" : ", guided at s in [\(interval.lowerBound), \(interval.upperBound)]")
             + (parallelGuidance == 1 ? "" : ", parallel share \(parallelGuidance)")
+            + (guidanceRescale == 0 ? "" : ", rescale \(guidanceRescale)")
+            + (clampPrediction ? ", x0 clamped to [-1, 1]" : "")
+            + (guideModel.map { ", autoguided by \(URL(fileURLWithPath: $0).lastPathComponent)" } ?? "")
             + (stochasticity > 0 ? ", SDE a = \(stochasticity)" : "")
     }
 

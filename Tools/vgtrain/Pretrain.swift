@@ -16,6 +16,10 @@ struct ShapeWorldSource: CaptionedClipSource {
     /// Share of clean examples whose input at high noise shows the scene with its shapes swapped
     /// (`SceneSampler.shapesSwapped`); 0 = none.
     var shapeSwapShare: Float = 0
+    /// Share of examples whose input at high noise shows their own clip blurred inside each frame
+    /// (Gaussian, sigma drawn from `blurSigma` pixels); 0 = none.
+    var blurShare: Float = 0
+    var blurSigma: ClosedRange<Float> = 1...3
 
     func example(_ index: Int, into clip: Tensor) throws -> String {
         let r = try stream.record(at: index).clip
@@ -64,7 +68,21 @@ struct ShapeWorldSource: CaptionedClipSource {
 
     /// For a share `shapeSwapShare` of the clean examples: the same scene with every shape swapped
     /// (circles for the other shapes, another shape for a circle), seeded by index.
+    ///
+    /// For a share `blurShare` of the examples instead: the example's own clip blurred inside each
+    /// frame. The sampler's path reaches the middle noise levels with soft blobs where the objects
+    /// will be (its early clean-clip estimates are averages); a noised training clip never looks like
+    /// that, so a model that only ever saw sharp objects under the noise reads a blob as a disc. With
+    /// blurred inputs it learns to draw the captioned outline into a blob.
     func alteredInput(_ index: Int, into clip: Tensor) throws -> Bool {
+        if blurShare > 0 {
+            var rng = SplitMix64(seed: stream.clipSeed(index) ^ 0xB10B_B1)
+            guard rng.chance(blurShare) else { return false }
+            let sigma = rng.uniform(blurSigma.lowerBound, blurSigma.upperBound)
+            try Self.write(frames: ClipFilters.gaussianBlurred(try stream.record(at: index).clip.frames, config: stream.config, sigma: sigma),
+                           into: clip)
+            return true
+        }
         guard shapeSwapShare > 0 else { return false }
         var rng = SplitMix64(seed: stream.clipSeed(index) ^ 0x54A9_E5)
         guard rng.chance(shapeSwapShare), try stream.degradedShare == 0 || stream.record(at: index).degradations.isEmpty else { return false }
@@ -129,6 +147,9 @@ struct Pretrain: ParsableCommand {
     @Option(help: "Stop after this many seconds (the checkpoint lets a later run continue).") var timeLimit: Double?
     @Option(help: "Share of clean examples whose input at levels >= --shape-swap-from shows the scene with every shape swapped (circles for the other shapes, another shape for circles) while the target stays the true clip (0 = off).") var shapeSwapShare: Float = 0
     @Option(help: "Lowest noise level at which --shape-swap-share's swapped inputs are used.") var shapeSwapFrom: Float = 0.6
+    @Option(help: "Share of examples whose input at levels >= --blur-input-from shows their own clip blurred inside each frame while the target stays the sharp clip (0 = off; not with --shape-swap-share).") var blurInputShare: Float = 0
+    @Option(help: "Lowest noise level at which --blur-input-share's blurred inputs are used.") var blurInputFrom: Float = 0.5
+    @Option(help: "Blur of --blur-input-share's inputs: 'lo,hi', the Gaussian's standard deviation in pixels drawn uniformly from [lo, hi].") var blurInputSigma = "1,3"
     @Option(help: "Clips averaged into a pure-noise sample's target besides its own, drawn from what its detailed (or empty) caption says (0 = off).") var pureNoiseDraws = 0
 
     func run() throws {
@@ -146,6 +167,11 @@ struct Pretrain: ParsableCommand {
         o.pureNoiseDraws = pureNoiseDraws
         o.edgeWeight = edgeWeight
         if shapeSwapShare > 0 { o.alteredInputFrom = shapeSwapFrom }
+        if blurInputShare > 0 { o.alteredInputFrom = blurInputFrom }
+        let sigmaParts = blurInputSigma.split(separator: ",").map { Float($0.trimmingCharacters(in: .whitespaces)) }
+        guard sigmaParts.count == 2, let sLo = sigmaParts[0], let sHi = sigmaParts[1], sLo.isFinite, sHi.isFinite, sLo >= 0, sLo <= sHi, sHi <= 16 else {
+            throw CLIError("--blur-input-sigma takes 'lo,hi' with 0 <= lo <= hi <= 16 (got '\(blurInputSigma)')")
+        }
         guard let scheme = WeightInitialization(rawValue: initialization) else {
             throw CLIError("--initialization: one of \(WeightInitialization.allCases.map(\.rawValue).joined(separator: ", ")) (got \"\(initialization)\")")
         }
@@ -190,13 +216,15 @@ struct Pretrain: ParsableCommand {
         o.optimizer.learningRate = lr; o.optimizer.warmupSteps = warmup; o.optimizer.totalSteps = steps
         do { try o.validate() } catch { throw CLIError("\(error)") }
         guard (1...SceneSpec.maxObjects).contains(maxObjects) else { throw CLIError("--max-objects: 1...\(SceneSpec.maxObjects) (got \(maxObjects))") }
-        guard (0...1).contains(degradedShare), (0...1).contains(webShare), (0...1).contains(uprightShare), (0...1).contains(shapeSwapShare) else {
-            throw CLIError("--degraded-share, --web-share, --upright-share and --shape-swap-share are shares in [0, 1]")
+        guard (0...1).contains(degradedShare), (0...1).contains(webShare), (0...1).contains(uprightShare), (0...1).contains(shapeSwapShare),
+              (0...1).contains(blurInputShare) else {
+            throw CLIError("--degraded-share, --web-share, --upright-share, --shape-swap-share and --blur-input-share are shares in [0, 1]")
         }
+        guard shapeSwapShare == 0 || blurInputShare == 0 else { throw CLIError("--shape-swap-share and --blur-input-share alter the same inputs; use one") }
         let render = RenderConfig(frames: o.model.frames, height: o.model.height, width: o.model.width, fps: 8)
         let source = ShapeWorldSource(stream: ClipStream(config: render, seed: seed, degradedShare: degradedShare, maxObjects: maxObjects,
                                                            uprightShare: uprightShare),
-                                       webShare: webShare, shapeSwapShare: shapeSwapShare)
+                                       webShare: webShare, shapeSwapShare: shapeSwapShare, blurShare: blurInputShare, blurSigma: sLo...sHi)
         let dir = URL(fileURLWithPath: out)
         // The data mix is the source's, not the trainer's: recorded beside the options. A run that resumes
         // must draw from the same stream, so a checkpointed run with another recorded mix is refused.
@@ -205,14 +233,25 @@ struct Pretrain: ParsableCommand {
         var mix: [String: Double] = ["degradedShare": decimal(degradedShare), "webShare": decimal(webShare), "maxObjects": Double(maxObjects)]
         if uprightShare > 0 { mix["uprightShare"] = decimal(uprightShare) }   // absent at 0, as in the runs before it existed
         if shapeSwapShare > 0 { mix["shapeSwapShare"] = decimal(shapeSwapShare) }
+        if blurInputShare > 0 { mix["blurInputShare"] = decimal(blurInputShare); mix["blurInputSigmaLow"] = decimal(sLo); mix["blurInputSigmaHigh"] = decimal(sHi) }
         let mixURL = dir.appendingPathComponent("data-mix.json")
         let run = try Pretrainer(options: o, source: source, directory: dir)
         if FileManager.default.fileExists(atPath: run.checkpointURL.path), let data = try? Data(contentsOf: mixURL),
            let recorded = try? JSONDecoder().decode([String: Double].self, from: data), recorded != mix {
             func text(_ m: [String: Double]) -> String { m.sorted { $0.key < $1.key }.map { "\($0.key) \($0.value)" }.joined(separator: ", ") }
-            throw CLIError("\(out) was trained on the data mix (\(text(recorded))) and this command asks for (\(text(mix))); resume with the same --degraded-share, --web-share, --max-objects, --upright-share and --shape-swap-share, or use a new --out")
+            throw CLIError("\(out) was trained on the data mix (\(text(recorded))) and this command asks for (\(text(mix))); resume with the same --degraded-share, --web-share, --max-objects, --upright-share, --shape-swap-share and --blur-input-share / --blur-input-sigma, or use a new --out")
         }
-        try JSONEncoder().encode(o).write(to: dir.appendingPathComponent("options.json"), options: .atomic)
+        // The same for the trainer's options: a resumed run continues exactly only with the options its
+        // checkpoint was trained with (threads, lanes and checkpoint spacing may change).
+        let optionsURL = dir.appendingPathComponent("options.json")
+        if FileManager.default.fileExists(atPath: run.checkpointURL.path), let data = try? Data(contentsOf: optionsURL),
+           let recorded = try? JSONDecoder().decode(PretrainOptions.self, from: data) {
+            let changed = try o.changedKeys(from: recorded)
+            guard changed.isEmpty else {
+                throw CLIError("\(out) was trained with other options (\(changed.joined(separator: ", ")) differ from \(optionsURL.path)); resume with the options it was started with, or use a new --out")
+            }
+        }
+        try JSONEncoder().encode(o).write(to: optionsURL, options: .atomic)
         try JSONEncoder().encode(mix).write(to: mixURL, options: .atomic)
         let start = Date()
         let tty = isatty(2) != 0

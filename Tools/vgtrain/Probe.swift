@@ -31,6 +31,7 @@ struct Probe: ParsableCommand {
     @Option(help: "Threads.") var threads = 2
     @Option(help: "Write a PNG: per prompt the truth, then the prediction at each level (every 4th frame).") var sheet: String?
     @Option(help: "Render the noised input with every object turned into this shape (circle, square, triangle, ring, star), judged against the prompt's own shapes: whether the shape word overrides what the input shows at each level (with --judge, only objects whose prompted shape differs are counted for shape).") var inputShape: String?
+    @Option(help: "Blur the noised input inside each frame by a Gaussian of this many pixels while the x0 prediction is still scored against the sharp clip (0 = off): whether the model redraws outlines that its input shows only as blobs, as the sampler's path does.") var inputBlur: Float = 0
     @Flag(help: "Also score each level's prompted x0 prediction with ShapeBench: which attributes the model's estimate of the clean clip already carries at that level.") var judge = false
 
     func run() throws {
@@ -43,6 +44,7 @@ struct Probe: ParsableCommand {
             }
             swapTo = k
         }
+        guard inputBlur.isFinite, (0...16).contains(inputBlur) else { throw CLIError("--input-blur: pixels in [0, 16] (got \(inputBlur))") }
         let m = try EvaluationModel(path: model, ema: ema)
         let (c, tokenizer, dit, render) = (m.config, m.tokenizer, m.dit, m.render)
         let ctx = try ComputeContext(threads: threads)
@@ -64,6 +66,8 @@ struct Probe: ParsableCommand {
             let frames = try renderPrompt(input, config: render, degradations: [])
             let xv = x0.floats
             for i in 0..<xv.count { xv[i] = frames[i] * 2 - 1 }
+            // The clip under the noise: the clip itself, or with --input-blur its blurred frames.
+            let inputValues = (inputBlur > 0 ? ClipFilters.gaussianBlurred(frames, config: render, sigma: inputBlur) : frames).map { $0 * 2 - 1 }
             // The error of the best constant colour: what a model that only got the global tint right would reach.
             var mean = [Double](repeating: 0, count: 3)
             for i in 0..<xv.count { mean[i % 3] += Double(xv[i]) }
@@ -78,7 +82,7 @@ struct Probe: ParsableCommand {
                 var rng = SeededRandom(seed: p.seed &+ UInt64(li))
                 let nv = xs.floats
                 rng.fillGaussian(nv)
-                for i in 0..<nv.count { nv[i] = (1 - s) * xv[i] + s * nv[i] }
+                for i in 0..<nv.count { nv[i] = (1 - s) * inputValues[i] + s * nv[i] }
                 for (acts, isCond) in [(cond, true), (uncond, false)] {
                     try dit.unpatchify(try dit.predict(ctx, noisy: xs, level: s, acts: acts), into: pred)
                     let pv = pred.floats

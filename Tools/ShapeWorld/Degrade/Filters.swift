@@ -4,6 +4,18 @@ import Glibc
 import Darwin
 #endif
 
+/// Filters of whole clips for the tools that build training inputs from rendered clips.
+public enum ClipFilters {
+    /// `frames` (`[F, H, W, 3]` of `config`) blurred inside each frame by a Gaussian of standard
+    /// deviation `sigma` pixels, edges clamped (sigma <= 0.05 returns the frames unchanged).
+    public static func gaussianBlurred(_ frames: [Float], config: RenderConfig, sigma: Float) -> [Float] {
+        var out = frames
+        guard frames.count == config.frames * config.height * config.width * 3, sigma.isFinite else { return out }
+        Filters.gaussianBlur(&out, frames: config.frames, height: config.height, width: config.width, sigma: sigma)
+        return out
+    }
+}
+
 /// Image filters behind the degradations, on frames `[F, H, W, 3]`.
 enum Filters {
     /// Separable Gaussian blur with clamped edges.
