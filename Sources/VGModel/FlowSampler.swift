@@ -1,3 +1,4 @@
+import Foundation
 import VGCore
 
 /// Flow-matching sampling (rectified flow, ../shared/ALGORITHMS.md §1): start from Gaussian noise at
@@ -42,12 +43,20 @@ public struct FlowSampler: Sequence {
         /// the training clips span is never right, and strong guidance produces such values, which
         /// the next steps then read as input. Off by default.
         public var clampPrediction: Bool
+        /// Guidance weight of the high frequencies (frequency-decoupled guidance, Sadat et al. 2025,
+        /// arXiv 2506.19713): the guidance update d = x0_c - x0_u is split by a Gaussian blur inside
+        /// each frame into low = blur(d) and high = d - low, and the guided prediction is
+        /// x0_c + (w - 1) low + (w_high - 1) high. Nil, the default, is plain guidance (w_high = w).
+        public var highFrequencyGuidance: Float?
+        /// Standard deviation, in pixels, of the blur that splits the frequencies (default 1).
+        public var frequencySplitSigma: Float
         public init(steps: Int = 50, guidance: Float = 5, shift: Float = 3, seed: UInt64 = 0, stochasticity: Float = 0,
                     guidanceInterval: ClosedRange<Float> = 0...1, parallelGuidance: Float = 1, guidanceRescale: Float = 0,
-                    clampPrediction: Bool = false) {
+                    clampPrediction: Bool = false, highFrequencyGuidance: Float? = nil, frequencySplitSigma: Float = 1) {
             self.steps = steps; self.guidance = guidance; self.shift = shift; self.seed = seed; self.stochasticity = stochasticity
             self.guidanceInterval = guidanceInterval; self.parallelGuidance = parallelGuidance
             self.guidanceRescale = guidanceRescale; self.clampPrediction = clampPrediction
+            self.highFrequencyGuidance = highFrequencyGuidance; self.frequencySplitSigma = frequencySplitSigma
         }
     }
 
@@ -81,6 +90,30 @@ public struct FlowSampler: Sequence {
         for i in 0..<Swift.min(x.count, x0.count, e.count) {
             let v = (x[i] - x0[i]) / denom
             x[i] = x[i] * cx + v * cv + cn * e[i]
+        }
+    }
+
+    /// Separable Gaussian blur of `v` (`[F, H, W, 3]`, in place) inside each frame, edges clamped;
+    /// `temp` has v's size.
+    static func gaussianBlur(_ v: UnsafeMutableBufferPointer<Float>, temp: UnsafeMutableBufferPointer<Float>,
+                             frames: Int, height: Int, width: Int, sigma: Float) {
+        let r = Swift.max(1, Int((3 * sigma).rounded(.up)))
+        var k = (-r...r).map { i in Float(Foundation.exp(-Double(i * i) / Double(2 * sigma * sigma))) }
+        let sum = k.reduce(0, +)
+        k = k.map { $0 / sum }
+        let row = width * 3, plane = height * row
+        for f in 0..<frames {
+            let o = f * plane
+            for y in 0..<height { for x in 0..<width { for ch in 0..<3 {      // along x, into temp
+                var acc: Float = 0
+                for j in -r...r { acc += k[j + r] * v[o + y * row + Swift.min(Swift.max(x + j, 0), width - 1) * 3 + ch] }
+                temp[o + y * row + x * 3 + ch] = acc
+            } } }
+            for y in 0..<height { for x in 0..<width { for ch in 0..<3 {      // along y, back into v
+                var acc: Float = 0
+                for j in -r...r { acc += k[j + r] * temp[o + Swift.min(Swift.max(y + j, 0), height - 1) * row + x * 3 + ch] }
+                v[o + y * row + x * 3 + ch] = acc
+            } } }
         }
     }
 
@@ -128,6 +161,12 @@ public struct FlowSampler: Sequence {
         guard options.guidanceRescale.isFinite, (0...1).contains(options.guidanceRescale) else {
             throw ModelError.badInput("guidance rescale \(options.guidanceRescale) outside [0, 1]")
         }
+        if let wh = options.highFrequencyGuidance {
+            guard wh.isFinite, options.frequencySplitSigma.isFinite, (0.1...16).contains(options.frequencySplitSigma) else {
+                throw ModelError.badInput("high-frequency guidance \(wh) must be finite and the split sigma \(options.frequencySplitSigma) in [0.1, 16]")
+            }
+            guard options.parallelGuidance == 1 else { throw ModelError.badInput("high-frequency guidance and a parallel share below 1 do not combine") }
+        }
         if let guide {
             let a = model.config, b = guide.config
             guard a.frames == b.frames, a.height == b.height, a.width == b.width, a.vocabSize == b.vocabSize,
@@ -139,7 +178,7 @@ public struct FlowSampler: Sequence {
         self.guideModel = guide ?? model
         cond = try ModelActivations(config: model.config, saveForBackward: false)
         try model.encodeText(ctx, tokens: prompt, acts: cond)
-        if options.guidance != 1 {
+        if options.guidance != 1 || (options.highFrequencyGuidance ?? 1) != 1 {
             let u = try ModelActivations(config: guideModel.config, saveForBackward: false)
             try guideModel.encodeText(ctx, tokens: guide == nil ? empty : prompt, acts: u)
             uncond = u
@@ -157,6 +196,8 @@ public struct FlowSampler: Sequence {
         let grid: [Float]
         var index = 0
         var x: Tensor?, x0: Tensor?, scratch: Tensor?
+        /// Buffers of frequency-decoupled guidance (allocated on first use).
+        var low: Tensor?, blurTemp: Tensor?
         /// Noise of the stochastic steps: its own stream, so the initial noise is the ODE's.
         var stepNoise: SeededRandom
         public private(set) var error: Error?
@@ -191,7 +232,16 @@ public struct FlowSampler: Sequence {
                 let pu = try sampler.guideModel.predict(sampler.ctx, noisy: x, level: s, acts: u, shouldStop: sampler.shouldStop)
                 try sampler.guideModel.unpatchify(pu, into: scratch)
                 let a = x0.floats, b = scratch.floats, eta = sampler.options.parallelGuidance
-                if eta == 1 {
+                if let wh = sampler.options.highFrequencyGuidance {
+                    // d = c - u (into b); low = blur(d); guided = c + (w - 1) low + (w_high - 1) (d - low).
+                    for i in 0..<a.count { b[i] = a[i] - b[i] }
+                    if low == nil { low = try Tensor(zeros: shape); blurTemp = try Tensor(zeros: shape) }
+                    let lv = low!.floats
+                    lv.baseAddress!.update(from: b.baseAddress!, count: b.count)
+                    FlowSampler.gaussianBlur(lv, temp: blurTemp!.floats, frames: c.frames, height: c.height, width: c.width,
+                                             sigma: sampler.options.frequencySplitSigma)
+                    for i in 0..<a.count { a[i] += (w - 1) * lv[i] + (wh - 1) * (b[i] - lv[i]) }
+                } else if eta == 1 {
                     for i in 0..<a.count { a[i] = b[i] + w * (a[i] - b[i]) }
                 } else {
                     // d = c - u; d_par = (d.c / c.c) c; guided = c + (w - 1) (d - (1 - eta) d_par).

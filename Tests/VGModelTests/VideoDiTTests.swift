@@ -271,6 +271,42 @@ final class VideoDiTTests: XCTestCase {
         }
     }
 
+    /// Frequency-decoupled guidance: the update is (w - 1) low + (w_high - 1) high, so w_high = w is
+    /// plain guidance; the two halves (w, 1) and (1, w) add up to it; the low half is smoother than
+    /// the whole update (less neighbour-difference energy per unit of energy), which fails if the
+    /// split does not blur; a constant field is its own low part; bad settings throw.
+    func testFrequencyDecoupledGuidance() throws {
+        let model = try VideoDiT(weights: try ModelWeights(try randomParameters(tinyConfig, seed: 5), config: tinyConfig))
+        let c = tinyConfig
+        func firstX0(_ w: Float, high: Float?) throws -> [Float] {
+            let sampler = try FlowSampler(model: model, context: try ComputeContext(threads: 1), prompt: [1, 5, 2], empty: [1, 2],
+                                          options: .init(steps: 3, guidance: w, shift: 3, seed: 7, highFrequencyGuidance: high))
+            var it = sampler.makeIterator()
+            return it.next()!.predicted.toArray()
+        }
+        let prompted = try firstX0(1, high: nil), plain = try firstX0(4, high: nil)
+        for (a, b) in zip(try firstX0(4, high: 4), plain) { XCTAssertEqual(a, b, accuracy: 1e-5 * max(abs(b), 1)) }
+        let lowOnly = try firstX0(4, high: 1), highOnly = try firstX0(1, high: 4)
+        let dLow = zip(lowOnly, prompted).map { $0 - $1 }, dHigh = zip(highOnly, prompted).map { $0 - $1 }
+        let dAll = zip(plain, prompted).map { $0 - $1 }
+        for i in dAll.indices { XCTAssertEqual(dLow[i] + dHigh[i], dAll[i], accuracy: 1e-4 * max(abs(dAll[i]), 1)) }
+        func roughness(_ v: [Float]) -> Float {          // Σ (horizontal neighbour differences)² / Σ v²
+            var num: Float = 0, den: Float = 0
+            for i in v.indices { den += v[i] * v[i]; if (i / 3) % c.width != c.width - 1 { let d = v[i + 3] - v[i]; num += d * d } }
+            return num / max(den, 1e-12)
+        }
+        XCTAssertLessThan(roughness(dLow), 0.5 * roughness(dAll))
+        var flat = [Float](repeating: 0.3, count: c.frames * c.height * c.width * 3), temp = flat
+        flat.withUnsafeMutableBufferPointer { f in temp.withUnsafeMutableBufferPointer { t in
+            FlowSampler.gaussianBlur(f, temp: t, frames: c.frames, height: c.height, width: c.width, sigma: 1.5)
+        } }
+        for v in flat { XCTAssertEqual(v, 0.3, accuracy: 1e-6) }
+        for bad: FlowSampler.Options in [.init(steps: 2, highFrequencyGuidance: .nan), .init(steps: 2, highFrequencyGuidance: 2, frequencySplitSigma: 0),
+                                         .init(steps: 2, parallelGuidance: 0.5, highFrequencyGuidance: 2)] {
+            XCTAssertThrowsError(try FlowSampler(model: model, context: try ComputeContext(), prompt: [1], empty: [1], options: bad))
+        }
+    }
+
     /// Autoguidance: the guidance pass is the guide model's prompted prediction. With the model as its
     /// own guide every step is the prompted model's (x0_g + w (x0 - x0_g) = x0); with a different
     /// guide the first x0 is x0_g + w (x0 - x0_g) of the two unguided samplers' first predictions.

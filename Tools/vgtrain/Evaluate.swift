@@ -40,6 +40,8 @@ struct Evaluate: ParsableCommand {
     @Option(help: "Share of guidance rescale (the guided prediction rescaled to the prompted one's standard deviation; 0: off).")
     var guidanceRescale: Float = 0
     @Flag(help: "Clamp every clean-clip prediction to the data range [-1, 1] (static thresholding).") var clampPrediction = false
+    @Option(help: "Frequency-decoupled guidance: the guidance weight of the high frequencies (the part of the guidance update a Gaussian blur removes); --guidance then weighs the low ones.") var highFrequencyGuidance: Float?
+    @Option(help: "Standard deviation in pixels of the blur that splits low and high frequencies.") var frequencySplitSigma: Float = 1
     @Option(help: "Autoguidance: a weaker model (same clip shape and tokenizer) whose prompted prediction replaces the unprompted one in guidance.")
     var guideModel: String?
     @Flag(help: "Use the guide checkpoint's EMA weights.") var guideEma = false
@@ -79,7 +81,8 @@ struct Evaluate: ParsableCommand {
                                               options: .init(steps: steps, guidance: guidance, shift: shift ?? config.samplingShift, seed: p.seed,
                                                              stochasticity: stochasticity, guidanceInterval: interval,
                                                              parallelGuidance: parallelGuidance, guidanceRescale: guidanceRescale,
-                                                             clampPrediction: clampPrediction),
+                                                             clampPrediction: clampPrediction, highFrequencyGuidance: highFrequencyGuidance,
+                                                             frequencySplitSigma: frequencySplitSigma),
                                               guide: guide?.dit)
                 var it = sampler.makeIterator()
                 var last: Tensor?
@@ -134,6 +137,7 @@ struct Evaluate: ParsableCommand {
             + (parallelGuidance == 1 ? "" : ", parallel share \(parallelGuidance)")
             + (guidanceRescale == 0 ? "" : ", rescale \(guidanceRescale)")
             + (clampPrediction ? ", x0 clamped to [-1, 1]" : "")
+            + (highFrequencyGuidance.map { ", high frequencies (above a \(frequencySplitSigma)-pixel blur) guided \($0)" } ?? "")
             + (guideModel.map { ", autoguided by \(URL(fileURLWithPath: $0).lastPathComponent)" } ?? "")
             + (stochasticity > 0 ? ", SDE a = \(stochasticity)" : "")
     }
