@@ -248,7 +248,7 @@ struct Pretrain: ParsableCommand {
            let recorded = try? JSONDecoder().decode(PretrainOptions.self, from: data) {
             let changed = try o.changedKeys(from: recorded)
             guard changed.isEmpty else {
-                throw CLIError("\(out) was trained with other options (\(changed.joined(separator: ", ")) differ from \(optionsURL.path)); resume with the options it was started with, or use a new --out")
+                throw CLIError("\(out) was trained with other options (these differ from \(optionsURL.path): \(changed.joined(separator: ", "))); resume with the options it was started with, or use a new --out")
             }
         }
         try JSONEncoder().encode(o).write(to: optionsURL, options: .atomic)
