@@ -94,7 +94,13 @@ struct Probe: ParsableCommand {
                         for check in report.checks where !(check.attribute == "shape" && check.expected == swapTo?.rawValue) {
                             // Prompted circles are counted apart too: a model that draws discs gets them right for free.
                             judged[li].add(check)
-                            if check.attribute == "shape", check.expected != ShapeKind.circle.rawValue { judged[li].add(check, as: "shape, not circle") }
+                            if check.attribute == "shape", check.expected != ShapeKind.circle.rawValue {
+                                judged[li].add(check, as: "shape, not circle")
+                                // By the asked size: whether outlines survive for objects spanning one patch or several.
+                                if let o = check.object, p.spec.objects.indices.contains(o) {
+                                    judged[li].add(check, as: "not circle, \(p.spec.objects[o].size.rawValue)")
+                                }
+                            }
                         }
                     }
                     if isCond, sheet != nil, pi < 6 {
@@ -110,7 +116,7 @@ struct Probe: ParsableCommand {
         }
         md += String(format: "\n(%d %@ prompts; a constant per-clip mean colour scores x0 MSE %.4f)\n", n, caption, meanColourMSE / Double(n))
         if judge {
-            let names = ShapeBench.attributes + ["shape, not circle"]
+            let names = ShapeBench.attributes + ["shape, not circle"] + SizeClass.allCases.map { "not circle, \($0.rawValue)" }
             md += "\nShapeBench on the prompted x0 prediction (accuracy, checks in brackets):\n\n| noise level s | " + names.joined(separator: " | ") + " |\n"
             md += "|---|" + String(repeating: "---|", count: names.count) + "\n"
             for (li, s) in lv.enumerated() {
