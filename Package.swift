@@ -86,7 +86,7 @@ let package = Package(
 
         // BEGIN targets (issue 3: ShapeWorld / ShapeBench / video I/O)
         .target(name: "VGVideo", dependencies: ["CFFmpeg"], path: "Sources/VGVideo"),
-        .target(name: "ShapeWorld", dependencies: ["VGVideo", "CZstd"], path: "Tools/ShapeWorld"),
+        .target(name: "ShapeWorld", dependencies: ["VGVideo", "VGCore", "CZstd"], path: "Tools/ShapeWorld"),
         .target(name: "ShapeBench", dependencies: ["ShapeWorld"], path: "Tools/ShapeBench",
                 exclude: ["Resources"]),
         .executableTarget(name: "vgtrain",

@@ -93,30 +93,6 @@ public struct FlowSampler: Sequence {
         }
     }
 
-    /// Separable Gaussian blur of `v` (`[F, H, W, 3]`, in place) inside each frame, edges clamped;
-    /// `temp` has v's size.
-    static func gaussianBlur(_ v: UnsafeMutableBufferPointer<Float>, temp: UnsafeMutableBufferPointer<Float>,
-                             frames: Int, height: Int, width: Int, sigma: Float) {
-        let r = Swift.max(1, Int((3 * sigma).rounded(.up)))
-        var k = (-r...r).map { i in Float(Foundation.exp(-Double(i * i) / Double(2 * sigma * sigma))) }
-        let sum = k.reduce(0, +)
-        k = k.map { $0 / sum }
-        let row = width * 3, plane = height * row
-        for f in 0..<frames {
-            let o = f * plane
-            for y in 0..<height { for x in 0..<width { for ch in 0..<3 {      // along x, into temp
-                var acc: Float = 0
-                for j in -r...r { acc += k[j + r] * v[o + y * row + Swift.min(Swift.max(x + j, 0), width - 1) * 3 + ch] }
-                temp[o + y * row + x * 3 + ch] = acc
-            } } }
-            for y in 0..<height { for x in 0..<width { for ch in 0..<3 {      // along y, back into v
-                var acc: Float = 0
-                for j in -r...r { acc += k[j + r] * temp[o + Swift.min(Swift.max(y + j, 0), height - 1) * row + x * 3 + ch] }
-                v[o + y * row + x * 3 + ch] = acc
-            } } }
-        }
-    }
-
     /// Population variance of `v` (in Double).
     static func variance(_ v: UnsafeBufferPointer<Float>) -> Double {
         guard !v.isEmpty else { return 0 }
@@ -235,11 +211,12 @@ public struct FlowSampler: Sequence {
                 if let wh = sampler.options.highFrequencyGuidance {
                     // d = c - u (into b); low = blur(d); guided = c + (w - 1) low + (w_high - 1) (d - low).
                     for i in 0..<a.count { b[i] = a[i] - b[i] }
-                    if low == nil { low = try Tensor(zeros: shape); blurTemp = try Tensor(zeros: shape) }
-                    let lv = low!.floats
+                    let lowPart = try low ?? Tensor(zeros: shape), temp = try blurTemp ?? Tensor(zeros: shape)
+                    low = lowPart; blurTemp = temp
+                    let lv = lowPart.floats
                     lv.baseAddress!.update(from: b.baseAddress!, count: b.count)
-                    FlowSampler.gaussianBlur(lv, temp: blurTemp!.floats, frames: c.frames, height: c.height, width: c.width,
-                                             sigma: sampler.options.frequencySplitSigma)
+                    FrameBlur.gaussian(lv, temp: temp.floats, frames: c.frames, height: c.height, width: c.width,
+                                       sigma: sampler.options.frequencySplitSigma)
                     for i in 0..<a.count { a[i] += (w - 1) * lv[i] + (wh - 1) * (b[i] - lv[i]) }
                 } else if eta == 1 {
                     for i in 0..<a.count { a[i] = b[i] + w * (a[i] - b[i]) }

@@ -298,7 +298,7 @@ final class VideoDiTTests: XCTestCase {
         XCTAssertLessThan(roughness(dLow), 0.5 * roughness(dAll))
         var flat = [Float](repeating: 0.3, count: c.frames * c.height * c.width * 3), temp = flat
         flat.withUnsafeMutableBufferPointer { f in temp.withUnsafeMutableBufferPointer { t in
-            FlowSampler.gaussianBlur(f, temp: t, frames: c.frames, height: c.height, width: c.width, sigma: 1.5)
+            FrameBlur.gaussian(f, temp: t, frames: c.frames, height: c.height, width: c.width, sigma: 1.5)
         } }
         for v in flat { XCTAssertEqual(v, 0.3, accuracy: 1e-6) }
         for bad: FlowSampler.Options in [.init(steps: 2, highFrequencyGuidance: .nan), .init(steps: 2, highFrequencyGuidance: 2, frequencySplitSigma: 0),

@@ -65,7 +65,17 @@ func parseDegradation(_ s: String) throws -> Degradation {
     return Degradation(kind, strength: strength)
 }
 
-/// Writes text to a file atomically, or stdout for "-".
+/// Parses an option's `lo,hi` into `lo...hi`, refusing anything but two finite numbers with
+/// `within.lowerBound <= lo <= hi <= within.upperBound`.
+func parseRange(_ text: String, option: String, within: ClosedRange<Float>) throws -> ClosedRange<Float> {
+    let parts = text.split(separator: ",").map { Float($0.trimmingCharacters(in: .whitespaces)) }
+    guard parts.count == 2, let lo = parts[0], let hi = parts[1], lo.isFinite, hi.isFinite, within.lowerBound <= lo, lo <= hi,
+          hi <= within.upperBound else {
+        throw CLIError("\(option) takes 'lo,hi' with \(within.lowerBound) <= lo <= hi <= \(within.upperBound) (got '\(text)')")
+    }
+    return lo...hi
+}
+
 /// Noise levels from a comma-separated `--levels` argument, each in [0, 1].
 func parseNoiseLevels(_ text: String) throws -> [Float] {
     let parsed = text.split(separator: ",").map { Float($0.trimmingCharacters(in: .whitespaces)) }
@@ -75,6 +85,7 @@ func parseNoiseLevels(_ text: String) throws -> [Float] {
     return parsed.map { $0! }
 }
 
+/// Writes text to a file atomically, or stdout for "-".
 func writeText(_ text: String, to path: String) throws {
     if path == "-" { print(text); return }
     do { try AtomicFile.write(Array(text.utf8), to: path) } catch { throw CLIError("cannot write \(path): \(error)") }

@@ -56,7 +56,7 @@ struct Evaluate: ParsableCommand {
     func run() throws {
         if let baseline { return try runBaseline(baseline) }
         guard !model.isEmpty else { throw CLIError("--model is needed (or --baseline)") }
-        let interval = try parseGuidanceInterval(guidanceInterval)
+        let interval = try parseRange(guidanceInterval, option: "--guidance-interval", within: 0...1)
         let m = try EvaluationModel(path: model, ema: ema)
         let (config, tokenizer, dit, render) = (m.config, m.tokenizer, m.dit, m.render)
         let guide = try guideModel.map { try EvaluationModel(path: $0, ema: guideEma) }
@@ -179,13 +179,4 @@ struct Evaluate: ParsableCommand {
         try writeText(md, to: URL(fileURLWithPath: out).appendingPathComponent("\(kind).md").path)
         print(md)
     }
-}
-
-/// Parses `lo,hi` (0 <= lo <= hi <= 1) into a guidance interval.
-func parseGuidanceInterval(_ text: String) throws -> ClosedRange<Float> {
-    let parts = text.split(separator: ",").map { Float($0.trimmingCharacters(in: .whitespaces)) }
-    guard parts.count == 2, let lo = parts[0], let hi = parts[1], lo.isFinite, hi.isFinite, 0 <= lo, lo <= hi, hi <= 1 else {
-        throw CLIError("--guidance-interval takes 'lo,hi' with 0 <= lo <= hi <= 1, got '\(text)'")
-    }
-    return lo...hi
 }

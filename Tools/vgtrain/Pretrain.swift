@@ -168,10 +168,8 @@ struct Pretrain: ParsableCommand {
         o.edgeWeight = edgeWeight
         if shapeSwapShare > 0 { o.alteredInputFrom = shapeSwapFrom }
         if blurInputShare > 0 { o.alteredInputFrom = blurInputFrom }
-        let sigmaParts = blurInputSigma.split(separator: ",").map { Float($0.trimmingCharacters(in: .whitespaces)) }
-        guard sigmaParts.count == 2, let sLo = sigmaParts[0], let sHi = sigmaParts[1], sLo.isFinite, sHi.isFinite, sLo >= 0, sLo <= sHi, sHi <= 16 else {
-            throw CLIError("--blur-input-sigma takes 'lo,hi' with 0 <= lo <= hi <= 16 (got '\(blurInputSigma)')")
-        }
+        let sigmaRange = try parseRange(blurInputSigma, option: "--blur-input-sigma", within: 0...16)
+        let (sLo, sHi) = (sigmaRange.lowerBound, sigmaRange.upperBound)
         guard let scheme = WeightInitialization(rawValue: initialization) else {
             throw CLIError("--initialization: one of \(WeightInitialization.allCases.map(\.rawValue).joined(separator: ", ")) (got \"\(initialization)\")")
         }

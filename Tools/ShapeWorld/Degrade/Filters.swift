@@ -1,3 +1,4 @@
+import VGCore
 #if canImport(Glibc)
 import Glibc
 #elseif canImport(Darwin)
@@ -7,10 +8,10 @@ import Darwin
 /// Filters of whole clips for the tools that build training inputs from rendered clips.
 public enum ClipFilters {
     /// `frames` (`[F, H, W, 3]` of `config`) blurred inside each frame by a Gaussian of standard
-    /// deviation `sigma` pixels, edges clamped (sigma <= 0.05 returns the frames unchanged).
+    /// deviation `sigma` pixels, edges clamped (sigma <= 0.05, or frames of another size, come back
+    /// unchanged).
     public static func gaussianBlurred(_ frames: [Float], config: RenderConfig, sigma: Float) -> [Float] {
         var out = frames
-        guard frames.count == config.frames * config.height * config.width * 3, sigma.isFinite else { return out }
         Filters.gaussianBlur(&out, frames: config.frames, height: config.height, width: config.width, sigma: sigma)
         return out
     }
@@ -18,42 +19,11 @@ public enum ClipFilters {
 
 /// Image filters behind the degradations, on frames `[F, H, W, 3]`.
 enum Filters {
-    /// Separable Gaussian blur with clamped edges.
+    /// Separable Gaussian blur with clamped edges (`VGCore.FrameBlur`, the project's one blur).
     static func gaussianBlur(_ x: inout [Float], frames f: Int, height h: Int, width w: Int, sigma: Float) {
-        guard sigma > 0.05 else { return }
-        let r = max(1, Int(ceilf(3 * sigma)))
-        var k = (-r...r).map { expf(-Float($0 * $0) / (2 * sigma * sigma)) }
-        let sum = k.reduce(0, +)
-        k = k.map { $0 / sum }
-        var tmp = x
+        var tmp = [Float](repeating: 0, count: x.count)
         x.withUnsafeMutableBufferPointer { xb in
-            tmp.withUnsafeMutableBufferPointer { tb in
-                // Horizontal pass into tmp, then vertical pass back into x.
-                convolve(src: xb, dst: tb, frames: f, height: h, width: w, kernel: k, radius: r, horizontal: true)
-                convolve(src: tb, dst: xb, frames: f, height: h, width: w, kernel: k, radius: r, horizontal: false)
-            }
-        }
-    }
-
-    /// One 1-D pass of a separable filter along rows or columns, edges clamped.
-    private static func convolve(src: UnsafeMutableBufferPointer<Float>, dst: UnsafeMutableBufferPointer<Float>,
-                                 frames f: Int, height h: Int, width w: Int, kernel k: [Float], radius r: Int,
-                                 horizontal: Bool) {
-        let plane = h * w * 3
-        for fi in 0..<f {
-            let o = fi * plane
-            for y in 0..<h {
-                for xx in 0..<w {
-                    for c in 0..<3 {
-                        var acc: Float = 0
-                        for j in -r...r {
-                            let (sy, sx) = horizontal ? (y, min(max(xx + j, 0), w - 1)) : (min(max(y + j, 0), h - 1), xx)
-                            acc += k[j + r] * src[o + (sy * w + sx) * 3 + c]
-                        }
-                        dst[o + (y * w + xx) * 3 + c] = acc
-                    }
-                }
-            }
+            tmp.withUnsafeMutableBufferPointer { tb in FrameBlur.gaussian(xb, temp: tb, frames: f, height: h, width: w, sigma: sigma) }
         }
     }
 
