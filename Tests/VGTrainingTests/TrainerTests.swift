@@ -201,6 +201,51 @@ final class ObjectWeightTests: XCTestCase {
         XCTAssertThrowsError(try loss(t, TrainingSample(clip: clip, tokens: [1, 7, 2], alteredInput: try Tensor(zeros: [4, 8, 8, 2]))))
     }
 
+    /// A rolled-out input is the model's own Euler path from the clip noised to the start level down to
+    /// the sample's level (the target stays the clip), computed here by hand; outside its levels, or at
+    /// share 0, the loss is the plain loss bit for bit.
+    func testRolloutInputIsTheModelsOwnPathFromTheStartLevel() throws {
+        let t = try makeTrainer()
+        var r = SeededRandom(seed: 44)
+        let clip = try Tensor(zeros: [4, 8, 8, 3]); r.fillGaussian(clip.floats, scale: 0.5)
+        let sample = TrainingSample(clip: clip, tokens: [1, 7, 2])
+        let plain = try loss(t, sample)
+        t.rollout = RolloutInputs(share: 1, start: 0.95, lowest: 0.75, highest: 0.9, steps: 2)
+        XCTAssertEqual(try loss(t, sample), plain)                   // 0.7 is outside its levels
+        t.rollout = RolloutInputs(share: 0, start: 0.95, lowest: 0.5, highest: 0.9, steps: 2)
+        XCTAssertEqual(try loss(t, sample), plain)                   // share 0
+        t.rollout = RolloutInputs(share: 1, start: 0.95, lowest: 0.5, highest: 0.9, steps: 2)
+        let rolled = try loss(t, sample)
+
+        // By hand: x_0.95 from the same noise, Euler to 0.825 and to 0.7 with the model's x0, then the loss.
+        var rr = t.rng
+        let noise = try Tensor(zeros: [4, 8, 8, 3]); rr.fillGaussian(noise.floats)
+        let x = try Tensor(zeros: [4, 8, 8, 3]), est = try Tensor(zeros: [4, 8, 8, 3])
+        for i in 0..<x.count { x.floats[i] = 0.05 * clip.floats[i] + 0.95 * noise.floats[i] }
+        let model = try VideoDiT(weights: try ModelWeights(t.params, config: config))
+        let acts = try ModelActivations(config: config, saveForBackward: false), ctx = try ComputeContext(threads: 1)
+        try model.encodeText(ctx, tokens: [1, 7, 2], acts: acts)
+        for (s, next) in [(Float(0.95), Float(0.825)), (0.825, 0.7)] {
+            try model.unpatchify(try model.predict(ctx, noisy: x, level: s, acts: acts), into: est)
+            for i in 0..<x.count { x.floats[i] += (next - s) * (x.floats[i] - est.floats[i]) / s }
+        }
+        try model.unpatchify(try model.predict(ctx, noisy: x, level: 0.7, acts: acts), into: est)
+        var sum = 0.0
+        for i in 0..<clip.count { let d = Double(est.floats[i] - clip.floats[i]); sum += d * d }
+        let byHand = sum / (Double(clip.count) * 0.49)
+        print(String(format: "  rollout-input loss %.6f (by hand %.6f), plain %.6f", rolled, byHand, plain))
+        XCTAssertEqual(Double(rolled), byHand, accuracy: 1e-4 * byHand)
+        XCTAssertNotEqual(rolled, plain)
+        t.rollout = nil
+        XCTAssertEqual(try loss(t, sample), plain)
+
+        for bad in [RolloutInputs(share: 1.5), RolloutInputs(share: 1, start: 0.8, lowest: 0.5, highest: 0.9),
+                    RolloutInputs(share: 1, lowest: 0), RolloutInputs(share: 1, steps: 0), RolloutInputs(share: .nan)] {
+            XCTAssertThrowsError(try bad.validate())
+        }
+        XCTAssertNoThrow(try RolloutInputs(share: 0.7).validate())
+    }
+
     /// The weighted loss's gradient matches central differences of the loss.
     func testWeightedLossGradient() throws {
         let t = try makeTrainer()
@@ -428,7 +473,7 @@ final class LaneTests: XCTestCase {
             let t = try Tensor(zeros: [4, 8, 8, 3]); rng.fillGaussian(t.floats, scale: 0.5)
             return TrainingSample(clip: t, tokens: [1, Int32(5 + i), Int32(9 + i % 3), 2])
         }
-        func run(lanes: Int) throws -> FlowMatchingTrainer {
+        func run(lanes: Int, rollout: RolloutInputs? = nil) throws -> FlowMatchingTrainer {
             let p = try ParameterSet(config: c)
             try FlowMatchingTrainer.initialize(p, seed: 1)
             // Non-zero adaLN and final layer, so every parameter gets a gradient.
@@ -437,6 +482,7 @@ final class LaneTests: XCTestCase {
             var o = OptimizerConfig(); o.warmupSteps = 1; o.totalSteps = 10; o.learningRate = 1e-3
             let t = try FlowMatchingTrainer(config: c, params: p, optimizer: o, context: try ComputeContext(threads: 1), seed: 2)
             t.noiseLevels = NoiseLevelDistribution(shift: 3, tailShare: 0.2, pureShare: 0.2)
+            t.rollout = rollout
             try t.useLanes(lanes)
             XCTAssertEqual(t.laneCount, lanes)
             for _ in 0..<2 { _ = try t.step(batch) }
@@ -453,6 +499,17 @@ final class LaneTests: XCTestCase {
         }
         print("lanes 1 vs 2 vs 3: max |param diff| after 2 steps \(worst)")
         XCTAssertLessThan(worst, 1e-4)
+        // With rollout inputs on half the mid-level samples: the lanes draw and roll out the same.
+        let rollout = RolloutInputs(share: 0.5, start: 0.97, lowest: 0.1, highest: 0.95, steps: 2)
+        let oneR = try run(lanes: 1, rollout: rollout), twoR = try run(lanes: 2, rollout: rollout)
+        var worstR: Float = 0, moved: Float = 0
+        for n in oneR.params.names {
+            let x = try oneR.params.tensor(n).toArray(), y = try twoR.params.tensor(n).toArray(), z = try one.params.tensor(n).toArray()
+            for j in x.indices { worstR = max(worstR, abs(x[j] - y[j])); moved = max(moved, abs(x[j] - z[j])) }
+        }
+        print("with rollouts, lanes 1 vs 2: max |param diff| \(worstR); against no rollouts \(moved)")
+        XCTAssertLessThan(worstR, 1e-4)
+        XCTAssertGreaterThan(moved, 1e-6, "the rollouts changed the training")
         XCTAssertThrowsError(try one.useLanes(0))
     }
 }

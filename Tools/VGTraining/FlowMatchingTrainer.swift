@@ -47,6 +47,41 @@ public struct NoiseLevelDistribution: Codable, Equatable, Sendable {
     }
 }
 
+/// Inputs from the model's own sampling path ("rollout inputs"), an exposure-bias remedy.
+///
+/// Flow-matching training shows the model x_s = (1 - s) x0 + s e, the truth under noise. Along a
+/// sampling path the model sees something else at mid levels: the states its own earlier predictions
+/// made, where objects are soft round blobs (docs/PIPELINE.md, "Session 18": from a noised truth the
+/// base keeps a large star at s = 0.6, while sampling never draws one). For a share of the examples
+/// whose drawn level s lies in `levels`, the trainer noises the truth to `start` instead, takes
+/// `steps` Euler steps of the current model (prompted, no guidance, no gradient) from `start` down to s,
+/// and trains at that state with the true clip as target: the model learns to turn its own mid-path
+/// blobs into what the caption names. (Related: DREAM, Zhou et al. 2024, arXiv 2312.00210, which feeds
+/// one step of the model's own estimate back into training.)
+public struct RolloutInputs: Codable, Equatable, Sendable {
+    /// Share of the examples in `levels` whose input is rolled out, e.g. 0.7.
+    public var share: Float
+    /// Level the rollout starts from (the truth noised to it), e.g. 0.95; above `levels`.
+    public var start: Float
+    /// Levels s whose inputs may be rolled out, e.g. 0.45...0.9.
+    public var lowest: Float, highest: Float
+    /// Euler steps from `start` to s (evenly spaced in s), e.g. 3.
+    public var steps: Int
+    public init(share: Float, start: Float = 0.95, lowest: Float = 0.45, highest: Float = 0.9, steps: Int = 3) {
+        self.share = share; self.start = start; self.lowest = lowest; self.highest = highest; self.steps = steps
+    }
+
+    public func validate() throws {
+        guard share.isFinite, (0...1).contains(share), start.isFinite, start <= 1, lowest.isFinite, highest.isFinite,
+              lowest > 0, lowest <= highest, highest < start, (1...64).contains(steps) else {
+            throw ModelError.invalidConfig("rollout inputs: share in [0, 1], 0 < lowest <= highest < start <= 1, steps 1...64")
+        }
+    }
+
+    /// Whether level s may be rolled out.
+    public func covers(_ s: Float) -> Bool { s >= lowest && s <= highest }
+}
+
 /// How a fresh model's matrices and embeddings start.
 public enum WeightInitialization: String, Codable, Sendable, CaseIterable {
     /// Gaussian, std 0.02, for every matrix and embedding (GPT-2's rule): the base runs of phases 1-12.
@@ -148,6 +183,9 @@ public final class FlowMatchingTrainer: @unchecked Sendable {
     /// Lowest noise level at which a sample's `alteredInput` replaces its clip in the input, e.g. 0.6
     /// (nil, the default: never; the input is the noised target at every level, as in phases 1-30).
     public var alteredInputFrom: Float?
+    /// Inputs from the model's own sampling path for a share of the mid levels (nil, the default:
+    /// never; the noised clip at every level, as in phases 1-35). See `RolloutInputs`.
+    public var rollout: RolloutInputs?
 
     /// The object weight λ at noise level s.
     public func objectWeight(at s: Float) -> Float {
@@ -159,6 +197,8 @@ public final class FlowMatchingTrainer: @unchecked Sendable {
     let noisy: Tensor, target: Tensor, dOutput: Tensor
     let weights: LossWeights
     let edges: EdgeScratch
+    /// The x0 estimate of a rollout step [F, H, W, 3], made on first use.
+    let rolloutScratch = RolloutScratch()
     /// Lanes of data-parallel steps (empty: samples run one after the other on `ctx`).
     var lanes: [Lane] = []
     /// Per-sample noise drawn ahead of a multi-lane step.
@@ -170,6 +210,7 @@ public final class FlowMatchingTrainer: @unchecked Sendable {
         let noisy: Tensor, target: Tensor, dOutput: Tensor, grads: ParameterSet
         let weights: LossWeights
         let edges: EdgeScratch
+        let rolloutScratch = RolloutScratch()
         init(config c: ModelConfig, ctx: ComputeContext, grads: ParameterSet) throws {
             self.ctx = ctx; self.grads = grads
             acts = try ModelActivations(config: c, saveForBackward: true)
@@ -264,15 +305,25 @@ public final class FlowMatchingTrainer: @unchecked Sendable {
         guard sample.clip.shape == noisy.shape else { throw ModelError.badInput("clip \(sample.clip.shape), expected \(noisy.shape)") }
         let s = fixedLevel ?? noiseLevels.sample(&rng)
         rng.fillGaussian(noisy.floats)
+        let rolled = drawRollout(level: s)
         return try train(sample, level: s, weight: weight, ctx: ctx, acts: acts, backward: backward, noisy: noisy,
-                         target: target, dOutput: dOutput, weights: weights, edges: edges, grads: grads)
+                         target: target, dOutput: dOutput, weights: weights, edges: edges, grads: grads,
+                         rolledOut: rolled, rolloutScratch: rolloutScratch)
+    }
+
+    /// Whether a sample at level s gets a rollout input: one uniform draw from the stream per sample
+    /// whenever rollouts are on (none when they are off, so runs without them draw what they drew).
+    func drawRollout(level s: Float) -> Bool {
+        guard let r = rollout else { return false }
+        let u = Float(rng.uniform())
+        return r.covers(s) && u < r.share
     }
 
     /// Forward and backward of one sample whose noise is already in `noisy` (mixed in place with the
     /// clean clip to x_s); returns its loss and adds `weight` times its gradient to `grads`.
     func train(_ sample: TrainingSample, level s: Float, weight: Float, ctx: ComputeContext, acts: ModelActivations, backward: ModelBackward,
                noisy: Tensor, target: Tensor, dOutput: Tensor, weights: LossWeights, edges: EdgeScratch,
-               grads: ParameterSet) throws -> Float {
+               grads: ParameterSet, rolledOut: Bool = false, rolloutScratch: RolloutScratch? = nil) throws -> Float {
         let c = config
         // x_s mixes the noise with the target, or with the altered input at high levels.
         var input = sample.clip
@@ -280,10 +331,18 @@ public final class FlowMatchingTrainer: @unchecked Sendable {
             guard altered.shape == sample.clip.shape else { throw ModelError.badInput("altered input \(altered.shape), expected \(sample.clip.shape)") }
             input = altered
         }
-        let x0 = input.floats, xs = noisy.floats
-        for i in 0..<xs.count { xs[i] = (1 - s) * x0[i] + s * xs[i] }
         let model = try VideoDiT(weights: try ModelWeights(params, config: c))
         try model.encodeText(ctx, tokens: sample.tokens, acts: acts)
+        if rolledOut, let r = rollout, r.covers(s) {
+            // x_start from the truth, then the model's own Euler steps down to s (no gradient).
+            let x0 = input.floats, xs = noisy.floats
+            for i in 0..<xs.count { xs[i] = (1 - r.start) * x0[i] + r.start * xs[i] }
+            let scratch = try (rolloutScratch ?? RolloutScratch()).clip(shape: noisy.shape)
+            try Self.rollOut(model: model, ctx: ctx, acts: acts, state: noisy, from: r.start, to: s, steps: r.steps, scratch: scratch)
+        } else {
+            let x0 = input.floats, xs = noisy.floats
+            for i in 0..<xs.count { xs[i] = (1 - s) * x0[i] + s * xs[i] }
+        }
         let out = try model.predict(ctx, noisy: noisy, level: s, acts: acts).floats
         let lambda = objectWeight(at: s)
         guard lambda.isFinite, lambda >= 0 else { throw ModelError.badInput("object weight \(lambda): must be finite and >= 0") }
@@ -312,6 +371,26 @@ public final class FlowMatchingTrainer: @unchecked Sendable {
         return Float(loss) / (n * sc * sc)
     }
 
+    /// Moves `state` [F, H, W, 3], a clip at level `from`, to level `to` < `from` with `steps` Euler steps
+    /// of `model` (prompted by the text last given to `encodeText`, no guidance), evenly spaced in s:
+    /// x <- (s'/s) x + (1 - s'/s) x0_hat(x, s), which is the sampler's x <- x + (s' - s) (x - x0_hat) / s.
+    /// `scratch` [F, H, W, 3] receives each step's x0 estimate.
+    static func rollOut(model: VideoDiT, ctx: ComputeContext, acts: ModelActivations, state: Tensor, from start: Float, to end: Float,
+                        steps: Int, scratch: Tensor) throws {
+        guard steps >= 1, start.isFinite, end.isFinite, end > 0, end < start, start <= 1 else {
+            throw ModelError.badInput("rollout from \(start) to \(end) in \(steps) steps: need 0 < to < from <= 1 and steps >= 1")
+        }
+        let xs = state.floats, est = scratch.floats
+        var level = start
+        for k in 1...steps {
+            let next = k == steps ? end : start + (end - start) * Float(k) / Float(steps)
+            try model.unpatchify(try model.predict(ctx, noisy: state, level: level, acts: acts), into: scratch)
+            let keep = next / level
+            for i in 0..<xs.count { xs[i] = keep * xs[i] + (1 - keep) * est[i] }
+            level = next
+        }
+    }
+
     /// One optimizer step over `batch` (gradient accumulation over its samples, on the lanes if any).
     public func step(_ batch: [TrainingSample]) throws -> StepStats {
         guard !batch.isEmpty else { throw ModelError.badInput("empty batch") }
@@ -334,14 +413,15 @@ public final class FlowMatchingTrainer: @unchecked Sendable {
         }
         // Levels and noise in sample order from the one stream, exactly as the sequential path draws them.
         while noiseBuffers.count < n { noiseBuffers.append(try Tensor(zeros: noisy.shape)) }
-        var levels: [Float] = []
+        var levels: [Float] = [], rolled: [Bool] = []
         for i in 0..<n {
             levels.append(noiseLevels.sample(&rng))
             rng.fillGaussian(noiseBuffers[i].floats)
+            rolled.append(drawRollout(level: levels[i]))
         }
         for lane in lanes.dropFirst() { lane.grads.zero() }
         let results = LaneResults(count: n)
-        let lanes = self.lanes, buffers = noiseBuffers, drawn = levels
+        let lanes = self.lanes, buffers = noiseBuffers, drawn = levels, rolledOut = rolled
         DispatchQueue.concurrentPerform(iterations: lanes.count) { li in
             let lane = lanes[li]
             for i in stride(from: li, to: n, by: lanes.count) {
@@ -350,7 +430,7 @@ public final class FlowMatchingTrainer: @unchecked Sendable {
                     results.loss[i] = try self.train(batch[i], level: drawn[i], weight: weight, ctx: lane.ctx, acts: lane.acts,
                                                      backward: lane.backward, noisy: lane.noisy, target: lane.target,
                                                      dOutput: lane.dOutput, weights: lane.weights, edges: lane.edges,
-                                                     grads: lane.grads)
+                                                     grads: lane.grads, rolledOut: rolledOut[i], rolloutScratch: lane.rolloutScratch)
                 } catch { results.errors[i] = error }
             }
         }
@@ -444,5 +524,17 @@ final class LossWeights: @unchecked Sendable {
         }
         try model.patchify(pixels, into: patched)
         return patched
+    }
+}
+
+/// A worker's scratch clip for rollout steps' x0 estimates, made on first use (runs without rollouts
+/// never allocate it).
+final class RolloutScratch: @unchecked Sendable {
+    private var tensor: Tensor?
+    func clip(shape: [Int]) throws -> Tensor {
+        if let t = tensor, t.shape == shape { return t }
+        let t = try Tensor(zeros: shape)
+        tensor = t
+        return t
     }
 }

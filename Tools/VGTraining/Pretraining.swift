@@ -97,6 +97,9 @@ public struct PretrainOptions: Codable, Sendable {
     /// Lowest noise level at which the source's altered inputs (`CaptionedClipSource.alteredInput`)
     /// replace the examples in the model's input, e.g. 0.6; nil = never (phases 1-30).
     public var alteredInputFrom: Float?
+    /// Inputs from the model's own sampling path for a share of the mid levels (`RolloutInputs`);
+    /// nil = none (phases 1-35).
+    public var rollout: RolloutInputs?
     public init() {}
 
     /// Whether any level weights object pixels (then the source's coverage maps are needed).
@@ -104,7 +107,7 @@ public struct PretrainOptions: Codable, Sendable {
 
     enum CodingKeys: String, CodingKey {
         case model, optimizer, batchSize, steps, seed, captionDropout, checkpointEvery, tokenizerCorpus, threads, lanes, noiseLevels, initialWeights, objectWeight
-        case objectWeightHigh, objectWeightHighFrom, initialization, pureNoiseDraws, edgeWeight, alteredInputFrom
+        case objectWeightHigh, objectWeightHighFrom, initialization, pureNoiseDraws, edgeWeight, alteredInputFrom, rollout
     }
 
     /// Decodes options files written before `lanes` / `noiseLevels` / `initialWeights` existed too.
@@ -129,6 +132,7 @@ public struct PretrainOptions: Codable, Sendable {
         pureNoiseDraws = try c.decodeIfPresent(Int.self, forKey: .pureNoiseDraws) ?? 0
         edgeWeight = try c.decodeIfPresent(Float.self, forKey: .edgeWeight) ?? 0
         alteredInputFrom = try c.decodeIfPresent(Float.self, forKey: .alteredInputFrom)
+        rollout = try c.decodeIfPresent(RolloutInputs.self, forKey: .rollout)
     }
 
     public func validate() throws {
@@ -145,6 +149,7 @@ public struct PretrainOptions: Codable, Sendable {
         if let from = alteredInputFrom, !(from.isFinite && (0...1).contains(from)) {
             throw ModelError.invalidConfig("pretrain options: alteredInputFrom must be in [0, 1]")
         }
+        try rollout?.validate()
         if let h = objectWeightHigh {
             guard h.isFinite, h >= 0, objectWeightHighFrom.isFinite, (0...1).contains(objectWeightHighFrom) else {
                 throw ModelError.invalidConfig("pretrain options: objectWeightHigh must be finite and >= 0, objectWeightHighFrom in [0, 1]")
@@ -291,6 +296,7 @@ public final class Pretrainer {
         trainer.highNoiseObjectWeight = o.objectWeightHigh.map { ($0, o.objectWeightHighFrom) }
         trainer.edgeWeight = o.edgeWeight
         trainer.alteredInputFrom = o.alteredInputFrom
+        trainer.rollout = o.rollout
         try trainer.useLanes(o.lanes)
         let tokenizerJSON = tokenizer.jsonString()
         let empty: [Int32] = [BPETokenizer.bosID, BPETokenizer.eosID]

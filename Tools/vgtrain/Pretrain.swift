@@ -150,6 +150,10 @@ struct Pretrain: ParsableCommand {
     @Option(help: "Share of examples whose input at levels >= --blur-input-from shows their own clip blurred inside each frame while the target stays the sharp clip (0 = off; not with --shape-swap-share).") var blurInputShare: Float = 0
     @Option(help: "Lowest noise level at which --blur-input-share's blurred inputs are used.") var blurInputFrom: Float = 0.5
     @Option(help: "Blur of --blur-input-share's inputs: 'lo,hi', the Gaussian's standard deviation in pixels drawn uniformly from [lo, hi].") var blurInputSigma = "1,3"
+    @Option(help: "Share of the examples at levels in --rollout-levels whose input is the model's own sampling state: the clip noised to --rollout-from, then --rollout-steps Euler steps of the current model down to the level (no gradient); the target stays the clip (0 = off).") var rolloutShare: Float = 0
+    @Option(help: "Level a --rollout-share rollout starts from (the clip noised to it); above --rollout-levels.") var rolloutFrom: Float = 0.95
+    @Option(help: "Levels 'lo,hi' whose inputs --rollout-share may roll out.") var rolloutLevels = "0.45,0.9"
+    @Option(help: "Euler steps of a --rollout-share rollout.") var rolloutSteps = 3
     @Option(help: "Clips averaged into a pure-noise sample's target besides its own, drawn from what its detailed (or empty) caption says (0 = off).") var pureNoiseDraws = 0
 
     func run() throws {
@@ -166,6 +170,10 @@ struct Pretrain: ParsableCommand {
         o.objectWeightHigh = objectWeightHigh; o.objectWeightHighFrom = objectWeightHighFrom
         o.pureNoiseDraws = pureNoiseDraws
         o.edgeWeight = edgeWeight
+        if rolloutShare != 0 {
+            let levels = try parseRange(rolloutLevels, option: "--rollout-levels", within: 0...1)
+            o.rollout = RolloutInputs(share: rolloutShare, start: rolloutFrom, lowest: levels.lowerBound, highest: levels.upperBound, steps: rolloutSteps)
+        }
         if shapeSwapShare > 0 { o.alteredInputFrom = shapeSwapFrom }
         if blurInputShare > 0 { o.alteredInputFrom = blurInputFrom }
         let sigmaRange = try parseRange(blurInputSigma, option: "--blur-input-sigma", within: 0...16)
