@@ -375,7 +375,7 @@ public final class FlowMatchingTrainer: @unchecked Sendable {
     /// of `model` (prompted by the text last given to `encodeText`, no guidance), evenly spaced in s:
     /// x <- (s'/s) x + (1 - s'/s) x0_hat(x, s), which is the sampler's x <- x + (s' - s) (x - x0_hat) / s.
     /// `scratch` [F, H, W, 3] receives each step's x0 estimate.
-    static func rollOut(model: VideoDiT, ctx: ComputeContext, acts: ModelActivations, state: Tensor, from start: Float, to end: Float,
+    public static func rollOut(model: VideoDiT, ctx: ComputeContext, acts: ModelActivations, state: Tensor, from start: Float, to end: Float,
                         steps: Int, scratch: Tensor) throws {
         guard steps >= 1, start.isFinite, end.isFinite, end > 0, end < start, start <= 1 else {
             throw ModelError.badInput("rollout from \(start) to \(end) in \(steps) steps: need 0 < to < from <= 1 and steps >= 1")

@@ -5,6 +5,7 @@ import ShapeWorld
 import VGCore
 import VGModel
 import VGText
+import VGTraining
 import VGVideo
 
 /// `vgtrain probe`: how well a model denoises, noise level by noise level. For benchmark prompts it
@@ -32,6 +33,8 @@ struct Probe: ParsableCommand {
     @Option(help: "Write a PNG: per prompt the truth, then the prediction at each level (every 4th frame).") var sheet: String?
     @Option(help: "Render the noised input with every object turned into this shape (circle, square, triangle, ring, star), judged against the prompt's own shapes: whether the shape word overrides what the input shows at each level (with --judge, only objects whose prompted shape differs are counted for shape).") var inputShape: String?
     @Option(help: "Blur the noised input inside each frame by a Gaussian of this many pixels while the x0 prediction is still scored against the sharp clip (0 = off): whether the model redraws outlines that its input shows only as blobs, as the sampler's path does.") var inputBlur: Float = 0
+    @Option(help: "Roll the input out from this level (0 = off): for each level below it, the clip is noised to this level and the model's own prompted Euler steps (--rollout-steps, no guidance) carry it down to the level, as `pretrain --rollout-share` does; whether the model draws the caption from the states its own path makes.") var rolloutFrom: Float = 0
+    @Option(help: "Euler steps of --rollout-from's rollout.") var rolloutSteps = 3
     @Flag(help: "Also score each level's prompted x0 prediction with ShapeBench: which attributes the model's estimate of the clean clip already carries at that level.") var judge = false
 
     func run() throws {
@@ -45,6 +48,9 @@ struct Probe: ParsableCommand {
             swapTo = k
         }
         guard inputBlur.isFinite, (0...16).contains(inputBlur) else { throw CLIError("--input-blur: pixels in [0, 16] (got \(inputBlur))") }
+        guard rolloutFrom.isFinite, (0...1).contains(rolloutFrom), (1...64).contains(rolloutSteps) else {
+            throw CLIError("--rollout-from: a level in [0, 1] (0 = off); --rollout-steps: 1...64")
+        }
         let m = try EvaluationModel(path: model, ema: ema)
         let (c, tokenizer, dit, render) = (m.config, m.tokenizer, m.dit, m.render)
         let ctx = try ComputeContext(threads: threads)
@@ -82,7 +88,14 @@ struct Probe: ParsableCommand {
                 var rng = SeededRandom(seed: p.seed &+ UInt64(li))
                 let nv = xs.floats
                 rng.fillGaussian(nv)
-                for i in 0..<nv.count { nv[i] = (1 - s) * inputValues[i] + s * nv[i] }
+                if rolloutFrom > s, s > 0 {
+                    // The model's own path: x at --rollout-from from the clip, then its Euler steps down to s.
+                    for i in 0..<nv.count { nv[i] = (1 - rolloutFrom) * inputValues[i] + rolloutFrom * nv[i] }
+                    try FlowMatchingTrainer.rollOut(model: dit, ctx: ctx, acts: cond, state: xs, from: rolloutFrom, to: s,
+                                                    steps: rolloutSteps, scratch: pred)
+                } else {
+                    for i in 0..<nv.count { nv[i] = (1 - s) * inputValues[i] + s * nv[i] }
+                }
                 for (acts, isCond) in [(cond, true), (uncond, false)] {
                     try dit.unpatchify(try dit.predict(ctx, noisy: xs, level: s, acts: acts), into: pred)
                     let pv = pred.floats
