@@ -190,7 +190,7 @@ public struct FlowSampler: Sequence {
         }
 
         mutating func step() throws -> Step {
-            let c = sampler.model.config, shape = [c.frames, c.height, c.width, 3]
+            let c = sampler.model.config, shape = [c.frames, c.height, c.width, c.channels]
             if x == nil {
                 let t = try Tensor(zeros: shape)
                 var rng = SeededRandom(seed: sampler.options.seed)

@@ -3,9 +3,10 @@
 /// so a file says what it contains.
 ///
 /// Shape legend used across VGModel:
-///   F, H, W  frames, height, width of a clip (pixels, RGB in [-1, 1])
+///   F, H, W  frames, height, width of a clip (pixels, RGB in [-1, 1]; or a latent grid)
+///   Ch  values per position: 3 for RGB (`channels`), C for latents
 ///   pt, ph, pw  patch size along t, y, x;  T = (F/pt)(H/ph)(W/pw) video tokens
-///   P = pt·ph·pw·3 values per patch;  D model width;  L text tokens;  Dt text width
+///   P = pt·ph·pw·Ch values per patch;  D model width;  L text tokens;  Dt text width
 public struct ModelConfig: Codable, Equatable, Sendable {
     /// Frames of a clip, e.g. 16.
     public var frames: Int
@@ -64,6 +65,11 @@ public struct ModelConfig: Codable, Equatable, Sendable {
     /// decoder of the token, where the final linear alone is one linear map per patch
     /// (docs/DESIGN-NOTES.md "Refiner features").
     public var refinerFeatures: Int
+    /// Values per position of the clip the DiT denoises: 3 (RGB pixels, the default, and what configs
+    /// stored before the field existed decode as), or a latent autoencoder's C channels when the model
+    /// works on latents (`LatentAutoencoder`; then `height` and `width` are the latent grid's, and the
+    /// autoencoder turns frames into that clip and back; docs/DESIGN-NOTES.md "A latent autoencoder").
+    public var channels: Int = 3
 
     public init(frames: Int = 16, height: Int = 64, width: Int = 64, patchT: Int = 2, patchH: Int = 8, patchW: Int = 8,
                 modelWidth: Int = 192, depth: Int = 4, heads: Int = 4, mlpRatio: Int = 4, timeFrequencies: Int = 128,
@@ -86,7 +92,7 @@ public struct ModelConfig: Codable, Equatable, Sendable {
     enum CodingKeys: String, CodingKey {
         case frames, height, width, patchT, patchH, patchW, modelWidth, depth, heads, mlpRatio, timeFrequencies
         case vocabSize, maxTextTokens, textWidth, textDepth, textHeads, samplingShift, minNoiseLevel, videoPositionEmbedding
-        case crossAttentionGate, refinerChannels, refinerFeatures
+        case crossAttentionGate, refinerChannels, refinerFeatures, channels
     }
 
     /// Decodes configs written before `videoPositionEmbedding` or `crossAttentionGate` existed too
@@ -108,10 +114,12 @@ public struct ModelConfig: Codable, Equatable, Sendable {
         crossAttentionGate = try k.decodeIfPresent(Bool.self, forKey: .crossAttentionGate) ?? false
         refinerChannels = try k.decodeIfPresent(Int.self, forKey: .refinerChannels) ?? 0
         refinerFeatures = try k.decodeIfPresent(Int.self, forKey: .refinerFeatures) ?? 0
+        channels = try k.decodeIfPresent(Int.self, forKey: .channels) ?? 3
     }
 
-    /// Encodes every field; `refinerChannels` and `refinerFeatures` only when they are not 0, so a
-    /// config without them is written exactly as before the fields existed.
+    /// Encodes every field; `refinerChannels` and `refinerFeatures` only when they are not 0 and
+    /// `channels` only when it is not 3, so a config without them is written exactly as before the
+    /// fields existed.
     public func encode(to encoder: Encoder) throws {
         var k = encoder.container(keyedBy: CodingKeys.self)
         try k.encode(frames, forKey: .frames); try k.encode(height, forKey: .height); try k.encode(width, forKey: .width)
@@ -124,6 +132,7 @@ public struct ModelConfig: Codable, Equatable, Sendable {
         try k.encode(videoPositionEmbedding, forKey: .videoPositionEmbedding); try k.encode(crossAttentionGate, forKey: .crossAttentionGate)
         if refinerChannels != 0 { try k.encode(refinerChannels, forKey: .refinerChannels) }
         if refinerFeatures != 0 { try k.encode(refinerFeatures, forKey: .refinerFeatures) }
+        if channels != 3 { try k.encode(channels, forKey: .channels) }
     }
 
     /// Token grid (t, y, x) and count T.
@@ -133,7 +142,7 @@ public struct ModelConfig: Codable, Equatable, Sendable {
     /// cross-attention's gate when it has one (6 or 7).
     public var adaLNSlices: Int { crossAttentionGate ? 7 : 6 }
     /// Values per patch P.
-    public var patchValues: Int { patchT * patchH * patchW * 3 }
+    public var patchValues: Int { patchT * patchH * patchW * channels }
     /// Refiner feature values per token: K for every pixel of a patch, in (dt, dy, dx, k) order.
     public var featureValues: Int { patchT * patchH * patchW * refinerFeatures }
     /// Channels of the refiner's first convolution's input: x0_hat (3), x_s (3), s, 1 - s, and the
@@ -161,6 +170,8 @@ public struct ModelConfig: Codable, Equatable, Sendable {
         try need((0...256).contains(refinerChannels), "refinerChannels must be in 0...256")
         try need((0...64).contains(refinerFeatures), "refinerFeatures must be in 0...64")
         try need(refinerFeatures == 0 || refinerChannels > 0, "refinerFeatures needs an output refiner (refinerChannels > 0)")
+        try need((1...256).contains(channels), "channels must be in 1...256")
+        try need(channels == 3 || refinerChannels == 0, "the output refiner works on RGB clips (channels 3)")
     }
 }
 

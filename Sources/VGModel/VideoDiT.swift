@@ -6,7 +6,7 @@ import VGCore
 /// JiT; the sampler turns it into a velocity). This is the one definition of the forward: the runtime
 /// runs it with packed weights, the trainer with f32 weights and `saveForBackward` activations.
 ///
-/// Shapes (legend in ModelConfig): clip [F, H, W, 3]; patches [T, P]; video tokens [T, D];
+/// Shapes (legend in ModelConfig): clip [F, H, W, Ch]; patches [T, P]; video tokens [T, D];
 /// text tokens [L] -> text states [L, Dt] -> context [L, D]; conditioning vectors [D].
 public struct VideoDiT: @unchecked Sendable {
     public let weights: ModelWeights
@@ -63,7 +63,7 @@ public struct VideoDiT: @unchecked Sendable {
 
     // MARK: video
 
-    /// Predicts the clean clip's patches `[T, P]` (in `acts.output`) from a noisy clip `[F, H, W, 3]`
+    /// Predicts the clean clip's patches `[T, P]` (in `acts.output`) from a noisy clip `[F, H, W, Ch]`
     /// at noise level `s` in [0, 1], conditioned on the prompt last given to `encodeText`.
     /// `shouldStop` is asked between blocks; when it answers true the pass throws `ModelError.cancelled`.
     @discardableResult
@@ -71,8 +71,8 @@ public struct VideoDiT: @unchecked Sendable {
                         shouldStop: (() -> Bool)? = nil) throws -> Tensor {
         let c = config, w = weights, d = c.modelWidth
         guard acts.textLength > 0 else { throw ModelError.badInput("encodeText must run before predict") }
-        guard noisy.shape == [c.frames, c.height, c.width, 3], noisy.dtype == .f32 else {
-            throw ModelError.badInput("clip is \(noisy.shape), the model takes [\(c.frames), \(c.height), \(c.width), 3]")
+        guard noisy.shape == [c.frames, c.height, c.width, c.channels], noisy.dtype == .f32 else {
+            throw ModelError.badInput("clip is \(noisy.shape), the model takes [\(c.frames), \(c.height), \(c.width), \(c.channels)]")
         }
         guard s.isFinite, (0...1).contains(s) else { throw ModelError.badInput("noise level \(s) outside [0, 1]") }
         // Conditioning: cond = time_mlp(sinusoid(s)) + text_pool(pooled text);  condAct = SiLU(cond)   [D]
@@ -185,11 +185,11 @@ public struct VideoDiT: @unchecked Sendable {
 
     // MARK: patches
 
-    /// Clip `[F, H, W, 3]` -> patches `[T, P]`; tokens in (t, y, x) order, values in (dt, dy, dx, c) order.
-    public func patchify(_ clip: Tensor, into patches: Tensor) throws { try patchify(clip, into: patches, channels: 3) }
+    /// Clip `[F, H, W, Ch]` -> patches `[T, P]`; tokens in (t, y, x) order, values in (dt, dy, dx, c) order.
+    public func patchify(_ clip: Tensor, into patches: Tensor) throws { try patchify(clip, into: patches, channels: config.channels) }
 
-    /// Patches `[T, P]` -> clip `[F, H, W, 3]`, the inverse of `patchify`.
-    public func unpatchify(_ patches: Tensor, into clip: Tensor) throws { try unpatchify(patches, into: clip, channels: 3) }
+    /// Patches `[T, P]` -> clip `[F, H, W, Ch]`, the inverse of `patchify`.
+    public func unpatchify(_ patches: Tensor, into clip: Tensor) throws { try unpatchify(patches, into: clip, channels: config.channels) }
 
     /// `patchify` for `channels` values per pixel: `[F, H, W, channels]` -> `[T, pt·ph·pw·channels]`.
     public func patchify(_ clip: Tensor, into patches: Tensor, channels: Int) throws {

@@ -127,4 +127,25 @@ final class OutputRefinerTests: XCTestCase {
         c.refinerChannels = 8
         for bad in [-1, 65] { c.refinerFeatures = bad; XCTAssertThrowsError(try c.validate()) }
     }
+
+    /// The clip's channel count: 3 unless stored (old files decode as RGB and are written back without
+    /// the key), sets the patch size, is validated, and the refiner is for RGB only.
+    func testClipChannelsConfig() throws {
+        XCTAssertFalse(String(decoding: try JSONEncoder().encode(tinyConfig), as: UTF8.self).contains("channels"))
+        XCTAssertEqual(tinyConfig.channels, 3)
+        var c = tinyConfig; c.channels = 8
+        XCTAssertEqual(try JSONDecoder().decode(ModelConfig.self, from: try JSONEncoder().encode(c)), c)
+        XCTAssertEqual(c.patchValues, c.patchT * c.patchH * c.patchW * 8)
+        XCTAssertEqual(ParameterSet.layout(c).first { $0.name == "patch_embed.weight" }?.shape, [c.modelWidth, c.patchValues])
+        XCTAssertNoThrow(try c.validate())
+        for bad in [0, 257] { c.channels = bad; XCTAssertThrowsError(try c.validate()) }
+        c.channels = 4; c.refinerChannels = 8
+        XCTAssertThrowsError(try c.validate()) { XCTAssertTrue("\($0)".contains("RGB"), "\($0)") }
+        let model = try VideoDiT(weights: try ModelWeights(try ParameterSet(config: tinyConfig), config: tinyConfig))
+        let acts = try ModelActivations(config: tinyConfig, saveForBackward: false)
+        let ctx = try ComputeContext()
+        try model.encodeText(ctx, tokens: [1, 2], acts: acts)
+        XCTAssertThrowsError(try model.predict(ctx, noisy: try Tensor(zeros: [tinyConfig.frames, tinyConfig.height, tinyConfig.width, 4]),
+                                               level: 0.5, acts: acts))
+    }
 }

@@ -114,11 +114,16 @@ final class GradientCheckTests: XCTestCase {
     /// The same with refiner features (a second linear from the final tokens into the refiner).
     func testWholeModelBackwardWithRefinerFeatures() throws { try checkWholeModel(crossAttentionGate: true, refinerChannels: 3, refinerFeatures: 2) }
 
-    func checkWholeModel(crossAttentionGate: Bool, refinerChannels: Int = 0, refinerFeatures: Int = 0) throws {
-        let c = ModelConfig(frames: 4, height: 8, width: 8, patchT: 2, patchH: 4, patchW: 4, modelWidth: 16, depth: 2,
+    /// A model on a latent clip: 5 channels per position, 2 x 2 patches over a 4 x 4 grid.
+    func testWholeModelBackwardOnLatentClips() throws { try checkWholeModel(crossAttentionGate: true, channels: 5) }
+
+    func checkWholeModel(crossAttentionGate: Bool, refinerChannels: Int = 0, refinerFeatures: Int = 0, channels: Int = 3) throws {
+        let side = channels == 3 ? 8 : 4, patch = channels == 3 ? 4 : 2
+        var c = ModelConfig(frames: 4, height: side, width: side, patchT: 2, patchH: patch, patchW: patch, modelWidth: 16, depth: 2,
                             heads: 2, mlpRatio: 2, timeFrequencies: 8, vocabSize: 40, maxTextTokens: 6, textWidth: 12,
                             textDepth: 2, textHeads: 2, crossAttentionGate: crossAttentionGate, refinerChannels: refinerChannels,
                             refinerFeatures: refinerFeatures)
+        c.channels = channels
         XCTAssertEqual(ParameterSet.layout(c).first { $0.name == "adaln.weight" }?.shape, [c.adaLNSlices * 16, 16])
         let params = try ParameterSet(config: c), grads = try ParameterSet(config: c)
         var rng = SeededRandom(seed: 20)
@@ -128,7 +133,8 @@ final class GradientCheckTests: XCTestCase {
         let model = try VideoDiT(weights: try ModelWeights(params, config: c))
         let ctx = try ComputeContext(threads: 2)
         let acts = try ModelActivations(config: c, saveForBackward: true)
-        let clip = try gaussian([4, 8, 8, 3], 21), r = try gaussian([c.tokens, c.patchValues], 22)
+        let clip = try gaussian([4, side, side, channels], 21), r = try gaussian([c.tokens, c.patchValues], 22)
+        XCTAssertEqual(c.patchValues, 2 * patch * patch * channels)
         let tokens: [Int32] = [1, 17, 5, 17, 2]
         func loss() throws -> Double {
             try model.encodeText(ctx, tokens: tokens, acts: acts)

@@ -41,6 +41,19 @@ struct SwappedBarsSource: CaptionedClipSource {
     }
 }
 
+/// Latent-shaped clips (any channel count): a value per channel that follows the bars' position.
+struct LatentBarsSource: CaptionedClipSource {
+    func example(_ index: Int, into clip: Tensor) throws -> String {
+        let v = clip.floats, (f, h, w, c) = (clip.shape[0], clip.shape[1], clip.shape[2], clip.shape[3])
+        let right = index % 2 == 0
+        for t in 0..<f { for y in 0..<h { for x in 0..<w {
+            let pos = right ? (index / 2 + t) % w : (w - 1 - (index / 2 + t) % w)
+            for ch in 0..<c { v[((t * h + y) * w + x) * c + ch] = x == pos ? Float(ch + 1) * 0.5 : -0.5 }
+        } } }
+        return right ? "a white bar moving right" : "a white bar moving left"
+    }
+}
+
 final class PretrainerTests: XCTestCase {
     func options() -> PretrainOptions {
         var o = PretrainOptions()
@@ -229,6 +242,34 @@ final class PretrainerTests: XCTestCase {
         other.model.modelWidth = 24; other.model.heads = 2
         XCTAssertThrowsError(try Pretrainer(options: other, source: BarsSource(), directory: base.appendingPathComponent("c")).run()) {
             XCTAssertTrue("\($0)".contains("another model config"), "\($0)")
+        }
+    }
+
+    /// A warm start may move a pixel model onto latent clips with the same token grid: every tensor but
+    /// the patch embedding and the final linear is the file's, the final linear starts at zero, and
+    /// training runs; another token grid is refused.
+    func testWarmStartMovesToLatentClips() throws {
+        let base = FileManager.default.temporaryDirectory.appendingPathComponent("latent-\(UUID().uuidString)")
+        defer { try? FileManager.default.removeItem(at: base) }
+        let (_, _, exported) = try trainAndExport(options(), in: base)
+        var o = options()
+        o.initialWeights = exported.path
+        o.model.height = 4; o.model.width = 4; o.model.patchH = 2; o.model.patchW = 2; o.model.channels = 2
+        o.steps = 2; o.optimizer.totalSteps = 2
+        let fresh = try Pretrainer(options: o, source: LatentBarsSource(), directory: base.appendingPathComponent("b")).run(shouldStop: { true })
+        let (_, file) = try TrainingCheckpoint.loadWeights(try SafeTensorsFile(contentsOf: exported))
+        for name in file.names where !["patch_embed.weight", "final.linear.weight", "final.linear.bias"].contains(name) {
+            XCTAssertEqual(try fresh.params.tensor(name).toArray(), try file.tensor(name).toArray(), name)
+        }
+        XCTAssertEqual(try fresh.params.tensor("patch_embed.weight").shape, [16, 16])
+        XCTAssertTrue(try fresh.params.tensor("final.linear.weight").toArray().allSatisfy { $0 == 0 })
+        XCTAssertGreaterThan(try fresh.params.tensor("patch_embed.weight").toArray().map { abs($0) }.max()!, 0)
+        let trained = try Pretrainer(options: o, source: LatentBarsSource(), directory: base.appendingPathComponent("c")).run()
+        XCTAssertEqual(trained.optimizer.step, 2)
+        var other = o
+        other.model.height = 8; other.model.width = 8   // a 2 x 4 x 4 grid, not the file's 2 x 2 x 2
+        XCTAssertThrowsError(try Pretrainer(options: other, source: LatentBarsSource(), directory: base.appendingPathComponent("d")).run()) {
+            XCTAssertTrue("\($0)".contains("token grid"), "\($0)")
         }
     }
 

@@ -12,11 +12,13 @@ import VGModel
 /// cover a few pixels and barely move the plain mean (docs/DESIGN-NOTES.md "An outline term").
 struct EdgeLoss {
     let frames: Int, height: Int, width: Int
+    /// Values per position (3 for RGB, C for latents).
+    var channels = 3
 
-    /// Σ (Δe)² over the neighbour pairs of `error` (`[F, H, W, 3]`, pixel order), and into `gradient`
+    /// Σ (Δe)² over the neighbour pairs of `error` (`[F, H, W, channels]`, pixel order), and into `gradient`
     /// (same layout, overwritten) `scale` times its derivative with respect to e.
     func apply(error e: UnsafeMutableBufferPointer<Float>, scale: Float, gradient g: UnsafeMutableBufferPointer<Float>) throws -> Double {
-        let rowStride = width * 3, frameStride = height * rowStride
+        let rowStride = width * channels, frameStride = height * rowStride
         guard e.count == frames * frameStride, g.count == e.count else {
             throw ModelError.badInput("outline term: \(e.count) errors and \(g.count) gradients, expected \(frames * frameStride)")
         }
@@ -25,13 +27,13 @@ struct EdgeLoss {
         for f in 0..<frames {
             for y in 0..<height {
                 for x in 0..<width {
-                    let p = f * frameStride + y * rowStride + x * 3
-                    for ch in 0..<3 {
+                    let p = f * frameStride + y * rowStride + x * channels
+                    for ch in 0..<channels {
                         let i = p + ch
                         if x + 1 < width {
-                            let d = e[i + 3] - e[i]
+                            let d = e[i + channels] - e[i]
                             sum += Double(d * d)
-                            g[i + 3] += 2 * scale * d; g[i] -= 2 * scale * d
+                            g[i + channels] += 2 * scale * d; g[i] -= 2 * scale * d
                         }
                         if y + 1 < height {
                             let d = e[i + rowStride] - e[i]
@@ -48,13 +50,13 @@ struct EdgeLoss {
 
 /// Scratch of the outline term for one worker: the error and its gradient in pixel order and as patches.
 final class EdgeScratch: @unchecked Sendable {
-    let error: Tensor, gradient: Tensor   // [F, H, W, 3]
+    let error: Tensor, gradient: Tensor   // [F, H, W, Ch]
     let patches: Tensor                   // [T, P]
     let loss: EdgeLoss
     init(config c: ModelConfig) throws {
-        error = try Tensor(zeros: [c.frames, c.height, c.width, 3]); gradient = try Tensor(zeros: [c.frames, c.height, c.width, 3])
+        error = try Tensor(zeros: [c.frames, c.height, c.width, c.channels]); gradient = try Tensor(zeros: [c.frames, c.height, c.width, c.channels])
         patches = try Tensor(zeros: [c.tokens, c.patchValues])
-        loss = EdgeLoss(frames: c.frames, height: c.height, width: c.width)
+        loss = EdgeLoss(frames: c.frames, height: c.height, width: c.width, channels: c.channels)
     }
 
     /// Adds the outline term of `output` against `target` (both patches `[T, P]`) to `dOutput`, each

@@ -215,7 +215,7 @@ public final class FlowMatchingTrainer: @unchecked Sendable {
             self.ctx = ctx; self.grads = grads
             acts = try ModelActivations(config: c, saveForBackward: true)
             backward = try ModelBackward(config: c)
-            noisy = try Tensor(zeros: [c.frames, c.height, c.width, 3])
+            noisy = try Tensor(zeros: [c.frames, c.height, c.width, c.channels])
             target = try Tensor(zeros: [c.tokens, c.patchValues]); dOutput = try Tensor(zeros: [c.tokens, c.patchValues])
             weights = try LossWeights(config: c)
             edges = try EdgeScratch(config: c)
@@ -249,7 +249,7 @@ public final class FlowMatchingTrainer: @unchecked Sendable {
         rng = SeededRandom(seed: seed)
         acts = try ModelActivations(config: config, saveForBackward: true)
         backward = try ModelBackward(config: config)
-        noisy = try Tensor(zeros: [config.frames, config.height, config.width, 3])
+        noisy = try Tensor(zeros: [config.frames, config.height, config.width, config.channels])
         target = try Tensor(zeros: [config.tokens, config.patchValues])
         dOutput = try Tensor(zeros: [config.tokens, config.patchValues])
         weights = try LossWeights(config: config)
@@ -471,7 +471,7 @@ final class LossWeights: @unchecked Sendable {
     var drawClip: Tensor?, drawCoverage: Tensor?, sumW: Tensor?, sumWX: Tensor?
     init(config c: ModelConfig) throws {
         config = c
-        pixels = try Tensor.uninitialized([c.frames, c.height, c.width, 3])
+        pixels = try Tensor.uninitialized([c.frames, c.height, c.width, c.channels])
         patched = try Tensor.uninitialized([c.tokens, c.patchValues])
     }
 
@@ -481,7 +481,7 @@ final class LossWeights: @unchecked Sendable {
     /// returned and the target is the plain mean).
     func meanOfDraws(_ sample: TrainingSample, _ draws: CaptionDraws, lambda: Float, model: VideoDiT,
                      into target: Tensor) throws -> UnsafeMutableBufferPointer<Float>? {
-        let c = config, shape = [c.frames, c.height, c.width, 3]
+        let c = config, shape = [c.frames, c.height, c.width, c.channels], ch = c.channels
         guard sample.clip.shape == shape else { throw ModelError.badInput("clip \(sample.clip.shape), expected \(shape)") }
         if drawClip == nil {
             drawClip = try Tensor(zeros: shape); drawCoverage = try Tensor(zeros: [c.frames, c.height, c.width])
@@ -491,11 +491,11 @@ final class LossWeights: @unchecked Sendable {
         let sw = sumW!.floats, swx = sumWX!.floats, n = sw.count
         func add(_ clip: UnsafeMutableBufferPointer<Float>, _ coverage: UnsafeMutableBufferPointer<Float>?) throws {
             if let cv = coverage {
-                guard cv.count * 3 == n else { throw ModelError.badInput("object coverage of \(cv.count) values, expected \(n / 3)") }
+                guard cv.count * ch == n else { throw ModelError.badInput("object coverage of \(cv.count) values, expected \(n / ch)") }
             }
-            for p in 0..<(n / 3) {
+            for p in 0..<(n / ch) {
                 let wp = weighted ? 1 + lambda * min(max(coverage![p], 0), 1) : 1
-                for ch in 0..<3 { sw[3 * p + ch] += wp; swx[3 * p + ch] += wp * clip[3 * p + ch] }
+                for k in 0..<ch { sw[ch * p + k] += wp; swx[ch * p + k] += wp * clip[ch * p + k] }
             }
         }
         for i in 0..<n { sw[i] = 0; swx[i] = 0 }
@@ -514,13 +514,13 @@ final class LossWeights: @unchecked Sendable {
 
     /// The weights of `coverage` ([F, H, W] in [0, 1]) as patches; throws for a wrong shape.
     func patches(_ coverage: Tensor, lambda: Float, model: VideoDiT) throws -> Tensor {
-        let px = pixels.floats, cv = coverage.floats
-        guard cv.count * 3 == px.count else {
+        let px = pixels.floats, cv = coverage.floats, ch = config.channels
+        guard cv.count * ch == px.count else {
             throw ModelError.badInput("object coverage \(coverage.shape), expected \(Array(pixels.shape.dropLast()))")
         }
         for p in 0..<cv.count {
             let w = 1 + lambda * min(max(cv[p], 0), 1)
-            px[3 * p] = w; px[3 * p + 1] = w; px[3 * p + 2] = w
+            for k in 0..<ch { px[ch * p + k] = w }
         }
         try model.patchify(pixels, into: patched)
         return patched

@@ -183,7 +183,7 @@ public final class Pretrainer {
 
     /// Trains a byte-level BPE tokenizer on the first `tokenizerCorpus` captions.
     public func trainTokenizer() throws -> BPETokenizer {
-        let clip = try Tensor(zeros: [options.model.frames, options.model.height, options.model.width, 3])
+        let clip = try Tensor(zeros: [options.model.frames, options.model.height, options.model.width, options.model.channels])
         let corpus = try (0..<options.tokenizerCorpus).map { try source.example($0, into: clip) }
         return BPETokenizer.train(corpus: corpus, vocabSize: options.model.vocabSize)
     }
@@ -214,6 +214,16 @@ public final class Pretrainer {
                 same.refinerChannels = c.refinerChannels
                 same.refinerFeatures = c.refinerFeatures
                 same.depth = c.depth
+                // A model moved onto another clip representation with the same token grid (RGB pixels
+                // to a latent autoencoder's grid): everything but the patch embedding and the final
+                // linear carries over.
+                let newInputs = (fc.channels, fc.height, fc.width, fc.patchH, fc.patchW) != (c.channels, c.height, c.width, c.patchH, c.patchW)
+                if newInputs {
+                    guard fc.grid == c.grid, fc.refinerChannels == 0, c.refinerChannels == 0 else {
+                        throw ModelError.invalidConfig("\(path): another clip representation needs the same token grid and no output refiner")
+                    }
+                    same.channels = c.channels; same.height = c.height; same.width = c.width; same.patchH = c.patchH; same.patchW = c.patchW
+                }
                 guard same == c, !fc.videoPositionEmbedding || c.videoPositionEmbedding, fc.maxTextTokens <= c.maxTextTokens,
                       fc.depth > 0, fc.depth <= c.depth, c.depth % fc.depth == 0,
                       fc.refinerChannels == 0 || fc.refinerChannels == c.refinerChannels,
@@ -244,7 +254,11 @@ public final class Pretrainer {
                         guard let dot = rest.firstIndex(of: "."), let i = Int(rest[..<dot]) else { return name }
                         return "blocks.\(i * stride)" + rest[dot...]
                     }
-                    for name in fp.names where name != textPositions && !(name == widenedConv1 && fc.refinerFeatures != c.refinerFeatures) {
+                    // With new clip inputs the patch embedding and the final linear start as a fresh
+                    // model's (the final linear at zero: the start predicts the latents' mean).
+                    let reshaped: Set<String> = newInputs ? ["patch_embed.weight", "final.linear.weight", "final.linear.bias"] : []
+                    for name in fp.names where name != textPositions && !(name == widenedConv1 && fc.refinerFeatures != c.refinerFeatures)
+                        && !reshaped.contains(name) {
                         try p.set(renamed(name), from: try fp.tensor(name))
                     }
                     let old = try fp.tensor(textPositions).floats, new = try p.tensor(textPositions).floats
@@ -257,6 +271,10 @@ public final class Pretrainer {
                         let fresh = try ParameterSet(config: c)
                         try FlowMatchingTrainer.initialize(fresh, seed: o.seed ^ seed, scheme: o.initialization)
                         for name in fresh.names where name.hasPrefix(prefix) { try p.set(name, from: try fresh.tensor(name)) }
+                    }
+                    if newInputs {
+                        try startFresh("patch_embed.weight", seed: 0x1A7E)
+                        try startFresh("final.linear.", seed: 0x1A7F)
                     }
                     if stride > 1 {
                         for j in 0..<c.depth where j % stride != 0 {
@@ -300,9 +318,9 @@ public final class Pretrainer {
         try trainer.useLanes(o.lanes)
         let tokenizerJSON = tokenizer.jsonString()
         let empty: [Int32] = [BPETokenizer.bosID, BPETokenizer.eosID]
-        let clips = try (0..<o.batchSize).map { _ in try Tensor(zeros: [c.frames, c.height, c.width, 3]) }
+        let clips = try (0..<o.batchSize).map { _ in try Tensor(zeros: [c.frames, c.height, c.width, c.channels]) }
         let coverages = o.usesObjectCoverage ? try (0..<o.batchSize).map { _ in try Tensor(zeros: [c.frames, c.height, c.width]) } : []
-        let altered = o.alteredInputFrom != nil ? try (0..<o.batchSize).map { _ in try Tensor(zeros: [c.frames, c.height, c.width, 3]) } : []
+        let altered = o.alteredInputFrom != nil ? try (0..<o.batchSize).map { _ in try Tensor(zeros: [c.frames, c.height, c.width, c.channels]) } : []
         let start = Date()
         var log = try? FileHandle(forWritingTo: logURL)
         if log == nil { FileManager.default.createFile(atPath: logURL.path, contents: nil); log = try? FileHandle(forWritingTo: logURL) }

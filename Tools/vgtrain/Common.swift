@@ -2,6 +2,7 @@ import ArgumentParser
 import Foundation
 import ShapeBench
 import ShapeWorld
+import VGCore
 import VGFormat
 import VGModel
 import VGPack
@@ -138,8 +139,10 @@ struct EvaluationModel {
     let tokenizer: BPETokenizer
     let dit: VideoDiT
     let render: RenderConfig
+    /// The autoencoder of a latent model (`ModelConfig.channels` != 3), nil for a pixel model.
+    let codec: LatentCodec?
 
-    init(path: String, ema: Bool) throws {
+    init(path: String, ema: Bool, autoencoder: String? = nil) throws {
         let weights: ModelWeights, tokenizerJSON: String?
         if path.hasSuffix(".vgpk") {
             let r = try VGPKReader(contentsOf: URL(fileURLWithPath: path))
@@ -153,7 +156,27 @@ struct EvaluationModel {
         config = weights.config
         tokenizer = try BPETokenizer(jsonString: tj)
         dit = try VideoDiT(weights: weights)
-        render = RenderConfig(frames: config.frames, height: config.height, width: config.width, fps: 8)
+        if config.channels == 3 {
+            guard autoencoder == nil else { throw CLIError("\(path) is a pixel model; --autoencoder is for latent models") }
+            codec = nil
+            render = RenderConfig(frames: config.frames, height: config.height, width: config.width, fps: 8)
+        } else {
+            guard let autoencoder else { throw CLIError("\(path) works on \(config.channels)-channel latents; give its --autoencoder") }
+            let k = try AutoencoderTrainer.loadCodec(URL(fileURLWithPath: autoencoder))
+            let a = k.autoencoder.config
+            guard a.latentChannels == config.channels, a.latentHeight == config.height, a.latentWidth == config.width else {
+                throw CLIError("--autoencoder \(autoencoder): its latent grid [\(a.latentHeight), \(a.latentWidth), \(a.latentChannels)] is not the model's clip [\(config.height), \(config.width), \(config.channels)]")
+            }
+            codec = k
+            render = RenderConfig(frames: config.frames, height: a.height, width: a.width, fps: 8)
+        }
+    }
+
+    /// A sampled or predicted clip of the model (`[F, H, W, Ch]`) as frames in [0, 1] (decoded first
+    /// for a latent model).
+    func frames(_ ctx: ComputeContext, clip: Tensor) throws -> [Float] {
+        let px = try codec.map { try $0.decode(ctx, latents: clip) } ?? clip
+        return px.toArray().map { min(1, max(0, ($0 + 1) / 2)) }
     }
 }
 

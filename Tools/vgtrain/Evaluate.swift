@@ -49,6 +49,7 @@ struct Evaluate: ParsableCommand {
     @Option(help: "Output directory for the JSON reports and markdown tables.") var out: String
     @Option(help: "Write a contact sheet PNG of the first 8 prompts (detailed captions).") var sheet: String?
     @Option(help: "Caption levels to run: detailed, terse or both.") var levels = "both"
+    @Option(help: "The latent autoencoder of a latent model (its frames are decoded before they are judged).") var autoencoder: String?
     @Flag(help: "Also score the x0 prediction of every sampling step (trace-<level>.md): at which noise level the sampler settles each attribute, and which shapes its predictions show on the way.") var trace = false
     @Option(help: "Instead of a model, score rendered clips: 'truth' (each prompt's own scene, the ceiling) or 'shuffled' (another prompt's scene, by a fixed permutation: the chance level of each attribute).")
     var baseline: String?
@@ -57,7 +58,7 @@ struct Evaluate: ParsableCommand {
         if let baseline { return try runBaseline(baseline) }
         guard !model.isEmpty else { throw CLIError("--model is needed (or --baseline)") }
         let interval = try parseRange(guidanceInterval, option: "--guidance-interval", within: 0...1)
-        let m = try EvaluationModel(path: model, ema: ema)
+        let m = try EvaluationModel(path: model, ema: ema, autoencoder: autoencoder)
         let (config, tokenizer, dit, render) = (m.config, m.tokenizer, m.dit, m.render)
         let guide = try guideModel.map { try EvaluationModel(path: $0, ema: guideEma) }
         if let guide, guide.tokenizer != m.tokenizer { throw CLIError("the guide model's tokenizer differs from the model's") }
@@ -91,7 +92,7 @@ struct Evaluate: ParsableCommand {
                     last = step.clip
                     if trace {
                         if traced.count <= k { traced.append((FlowSampler.grid(steps: steps, shift: shift ?? config.samplingShift)[k], CheckTally(), [:])) }
-                        let x0 = step.predicted.toArray().map { min(1, max(0, ($0 + 1) / 2)) }
+                        let x0 = try m.frames(ctx, clip: step.predicted)
                         for check in try ShapeBench.score(frames: x0, config: render, spec: p.spec, id: p.id).checks {
                             traced[k].checks.add(check)
                             if check.attribute == "shape" { traced[k].shapes[check.observed, default: 0] += 1 }
@@ -101,7 +102,7 @@ struct Evaluate: ParsableCommand {
                 }
                 if let e = it.error { throw CLIError("sampling \(p.id): \(e)") }
                 guard let clip = last else { throw CLIError("no steps") }
-                let frames = clip.toArray().map { min(1, max(0, ($0 + 1) / 2)) }
+                let frames = try m.frames(ctx, clip: clip)
                 reports.append(try ShapeBench.score(frames: frames, config: render, spec: p.spec, id: p.id))
                 if level == "detailed", i < 8, sheet != nil {
                     sheetStrips.append(Sheet.strip(frames, config: render, every: 2, scale: 2))

@@ -154,6 +154,7 @@ struct Pretrain: ParsableCommand {
     @Option(help: "Level a --rollout-share rollout starts from (the clip noised to it); above --rollout-levels.") var rolloutFrom: Float = 0.95
     @Option(help: "Levels 'lo,hi' whose inputs --rollout-share may roll out.") var rolloutLevels = "0.45,0.9"
     @Option(help: "Euler steps of a --rollout-share rollout.") var rolloutSteps = 3
+    @Option(help: "Train on this latent autoencoder's normalised latents instead of pixels (a file of `vgtrain autoencoder` with --write-stats): the clip becomes [F, H/r, W/r, C] and the patch's height and width shrink r times, so the token grid stays; with --init-from, the patch embedding and final linear start fresh.") var autoencoder: String?
     @Option(help: "Clips averaged into a pure-noise sample's target besides its own, drawn from what its detailed (or empty) caption says (0 = off).") var pureNoiseDraws = 0
 
     func run() throws {
@@ -219,6 +220,28 @@ struct Pretrain: ParsableCommand {
             guard initFrom == nil else { throw CLIError("--cross-attention-gate is for a fresh model (the gate's adaLN slices would be new weights)") }
             o.model.crossAttentionGate = true
         }
+        // A latent run: the clip is the autoencoder's grid, the patch r times smaller, the token grid the same.
+        let codec = try autoencoder.map { path -> LatentCodec in
+            do { return try AutoencoderTrainer.loadCodec(URL(fileURLWithPath: path)) } catch { throw CLIError("--autoencoder \(path): \(error)") }
+        }
+        var pixelHeight = o.model.height, pixelWidth = o.model.width
+        if let codec {
+            let a = codec.autoencoder.config, r = a.downsample
+            guard shapeSwapShare == 0, blurInputShare == 0 else { throw CLIError("--autoencoder: no --shape-swap-share or --blur-input-share (they alter pixels)") }
+            if o.model.channels == 3 {
+                guard o.model.height == a.height, o.model.width == a.width, o.model.patchH % r == 0, o.model.patchW % r == 0 else {
+                    throw CLIError("--autoencoder: the model's \(o.model.height) x \(o.model.width) clip with \(o.model.patchH) x \(o.model.patchW) patches does not fit a \(r)x autoencoder of \(a.height) x \(a.width) frames")
+                }
+                o.model.height /= r; o.model.width /= r; o.model.patchH /= r; o.model.patchW /= r
+                o.model.channels = a.latentChannels
+            }
+            guard o.model.channels == a.latentChannels, o.model.height == a.latentHeight, o.model.width == a.latentWidth else {
+                throw CLIError("--autoencoder: the model's clip [\(o.model.height), \(o.model.width), \(o.model.channels)] is not the autoencoder's latent grid [\(a.latentHeight), \(a.latentWidth), \(a.latentChannels)]")
+            }
+            pixelHeight = a.height; pixelWidth = a.width
+        } else if o.model.channels != 3 {
+            throw CLIError("the model works on \(o.model.channels)-channel latents; give its --autoencoder")
+        }
         o.optimizer.learningRate = lr; o.optimizer.warmupSteps = warmup; o.optimizer.totalSteps = steps
         do { try o.validate() } catch { throw CLIError("\(error)") }
         guard (1...SceneSpec.maxObjects).contains(maxObjects) else { throw CLIError("--max-objects: 1...\(SceneSpec.maxObjects) (got \(maxObjects))") }
@@ -227,10 +250,13 @@ struct Pretrain: ParsableCommand {
             throw CLIError("--degraded-share, --web-share, --upright-share, --shape-swap-share and --blur-input-share are shares in [0, 1]")
         }
         guard shapeSwapShare == 0 || blurInputShare == 0 else { throw CLIError("--shape-swap-share and --blur-input-share alter the same inputs; use one") }
-        let render = RenderConfig(frames: o.model.frames, height: o.model.height, width: o.model.width, fps: 8)
-        let source = ShapeWorldSource(stream: ClipStream(config: render, seed: seed, degradedShare: degradedShare, maxObjects: maxObjects,
+        let render = RenderConfig(frames: o.model.frames, height: pixelHeight, width: pixelWidth, fps: 8)
+        let pixelSource = ShapeWorldSource(stream: ClipStream(config: render, seed: seed, degradedShare: degradedShare, maxObjects: maxObjects,
                                                            uprightShare: uprightShare),
                                        webShare: webShare, shapeSwapShare: shapeSwapShare, blurShare: blurInputShare, blurSigma: sLo...sHi)
+        let source: CaptionedClipSource = try codec.map {
+            LatentClipSource(pixels: pixelSource, codec: $0, ctx: try ComputeContext(threads: threads), frames: o.model.frames)
+        } ?? pixelSource
         let dir = URL(fileURLWithPath: out)
         // The data mix is the source's, not the trainer's: recorded beside the options. A run that resumes
         // must draw from the same stream, so a checkpointed run with another recorded mix is refused.
@@ -238,6 +264,7 @@ struct Pretrain: ParsableCommand {
         func decimal(_ v: Float) -> Double { Double("\(v)") ?? Double(v) }
         var mix: [String: Double] = ["degradedShare": decimal(degradedShare), "webShare": decimal(webShare), "maxObjects": Double(maxObjects)]
         if uprightShare > 0 { mix["uprightShare"] = decimal(uprightShare) }   // absent at 0, as in the runs before it existed
+        if let codec { mix["latentChannels"] = Double(codec.autoencoder.config.latentChannels); mix["latentStdSum"] = Double(codec.std.reduce(0, +)) }
         if shapeSwapShare > 0 { mix["shapeSwapShare"] = decimal(shapeSwapShare) }
         if blurInputShare > 0 { mix["blurInputShare"] = decimal(blurInputShare); mix["blurInputSigmaLow"] = decimal(sLo); mix["blurInputSigmaHigh"] = decimal(sHi) }
         let mixURL = dir.appendingPathComponent("data-mix.json")
@@ -278,7 +305,9 @@ struct Pretrain: ParsableCommand {
         if let export, trainer.optimizer.step >= o.steps {
             // The export's directory may not exist yet (the base run lost its first export that way).
             try FileManager.default.createDirectory(at: URL(fileURLWithPath: export).deletingLastPathComponent(), withIntermediateDirectories: true)
-            try run.exportModel(trainer, to: URL(fileURLWithPath: export), extra: ["vgrt.stage": "pretrain", "vgrt.steps": String(o.steps)])
+            var extra = ["vgrt.stage": "pretrain", "vgrt.steps": String(o.steps)]
+            if let autoencoder { extra["vgrt.autoencoder_file"] = autoencoder }
+            try run.exportModel(trainer, to: URL(fileURLWithPath: export), extra: extra)
             print("wrote \(export)")
         }
         print("step \(trainer.optimizer.step)/\(o.steps); checkpoint \(run.checkpointURL.path)")

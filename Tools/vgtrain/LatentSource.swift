@@ -1,0 +1,55 @@
+import Foundation
+import VGCore
+import VGModel
+import VGTraining
+
+/// The pretraining mix seen through a latent autoencoder: each example's clip `[F, H, W, 3]` is
+/// rendered as `ShapeWorldSource` renders it and encoded frame by frame into normalised latents
+/// `[F, H/r, W/r, C]` (`LatentCodec`); object coverage is averaged over each latent's r x r pixels.
+/// Caption draws are encoded the same way; altered inputs (swaps, blurs) are not offered.
+struct LatentClipSource: CaptionedClipSource, @unchecked Sendable {
+    let pixels: ShapeWorldSource
+    let codec: LatentCodec
+    let ctx: ComputeContext
+    let frames: Int
+
+    var pixelShape: [Int] { [frames, codec.autoencoder.config.height, codec.autoencoder.config.width, 3] }
+
+    func example(_ index: Int, into clip: Tensor) throws -> String {
+        let px = try Tensor.uninitialized(pixelShape)
+        let caption = try pixels.example(index, into: px)
+        try clip.copy(from: try codec.encode(ctx, clip: px))
+        return caption
+    }
+
+    func objectCoverage(_ index: Int, into coverage: Tensor) throws -> Bool {
+        let full = try Tensor.uninitialized(Array(pixelShape.dropLast()))
+        guard try pixels.objectCoverage(index, into: full) else { return false }
+        try pool(full, into: coverage)
+        return true
+    }
+
+    func captionDraws(_ index: Int, captionDropped: Bool, count: Int) -> CaptionDraws? {
+        guard let inner = pixels.captionDraws(index, captionDropped: captionDropped, count: count) else { return nil }
+        let shape = pixelShape, codec = self.codec, ctx = self.ctx
+        let pool = self.pool
+        return CaptionDraws(count: inner.count) { k, clip, coverage in
+            let px = try Tensor.uninitialized(shape), cov = try Tensor.uninitialized(Array(shape.dropLast()))
+            try inner.draw(k, px, cov)
+            try clip.copy(from: try codec.encode(ctx, clip: px))
+            try pool(cov, coverage)
+        }
+    }
+
+    /// Mean of each r x r block: `[F, H, W]` -> `[F, H/r, W/r]`.
+    func pool(_ full: Tensor, into small: Tensor) throws {
+        let r = codec.autoencoder.config.downsample, (h, w) = (full.shape[1], full.shape[2])
+        guard small.shape == [full.shape[0], h / r, w / r] else { throw CLIError("coverage \(small.shape) for latents of \(full.shape)") }
+        let src = full.floats, dst = small.floats, scale = 1 / Float(r * r)
+        for f in 0..<full.shape[0] { for y in 0..<(h / r) { for x in 0..<(w / r) {
+            var s: Float = 0
+            for dy in 0..<r { for dx in 0..<r { s += src[(f * h + y * r + dy) * w + x * r + dx] } }
+            dst[(f * (h / r) + y) * (w / r) + x] = s * scale
+        } } }
+    }
+}
