@@ -177,7 +177,7 @@ struct AutoencoderCommand: ParsableCommand {
                 strips.append(Sheet.strip(recon, config: render, every: 4, scale: 2))
             }
         }
-        let names = ["count", "background", "colour", "shape", "size", "motion", "speed"]
+        let names = ["count", "background", "color", "shape", "size", "motion", "speed"]
         var md = "autoencoder \(path): \(ae.config.widths) widths, \(c) latent channels, \(ae.config.downsample)x smaller\n\n"
         md += String(format: "reconstruction MSE (values in [-1, 1]) over %d clips: %.5f\n\n", prompts.count, mse / Double(prompts.count))
         md += "| clips | " + names.joined(separator: " | ") + " |\n|---|" + names.map { _ in "---|" }.joined() + "\n"

@@ -35,6 +35,7 @@ struct Probe: ParsableCommand {
     @Option(help: "Blur the noised input inside each frame by a Gaussian of this many pixels while the x0 prediction is still scored against the sharp clip (0 = off): whether the model redraws outlines that its input shows only as blobs, as the sampler's path does.") var inputBlur: Float = 0
     @Option(help: "Roll the input out from this level (0 = off): for each level below it, the clip is noised to this level and the model's own prompted Euler steps (--rollout-steps, no guidance) carry it down to the level, as `pretrain --rollout-share` does; whether the model draws the caption from the states its own path makes.") var rolloutFrom: Float = 0
     @Option(help: "Euler steps of --rollout-from's rollout.") var rolloutSteps = 3
+    @Option(help: "The latent autoencoder of a latent model (truth and inputs are encoded, predictions decoded).") var autoencoder: String?
     @Flag(help: "Also score each level's prompted x0 prediction with ShapeBench: which attributes the model's estimate of the clean clip already carries at that level.") var judge = false
 
     func run() throws {
@@ -51,14 +52,22 @@ struct Probe: ParsableCommand {
         guard rolloutFrom.isFinite, (0...1).contains(rolloutFrom), (1...64).contains(rolloutSteps) else {
             throw CLIError("--rollout-from: a level in [0, 1] (0 = off); --rollout-steps: 1...64")
         }
-        let m = try EvaluationModel(path: model, ema: ema)
+        let m = try EvaluationModel(path: model, ema: ema, autoencoder: autoencoder)
         let (c, tokenizer, dit, render) = (m.config, m.tokenizer, m.dit, m.render)
         let ctx = try ComputeContext(threads: threads)
         let prompts = benchmarkPrompts(limit: limit), n = prompts.count
         let cond = try ModelActivations(config: c, saveForBackward: false)
         let uncond = try ModelActivations(config: c, saveForBackward: false)
         try dit.encodeText(ctx, tokens: [BPETokenizer.bosID, BPETokenizer.eosID], acts: uncond)
-        let x0 = try Tensor(zeros: [c.frames, c.height, c.width, 3]), xs = try Tensor(zeros: x0.shape)
+        let x0 = try Tensor(zeros: [c.frames, c.height, c.width, c.channels]), xs = try Tensor(zeros: x0.shape)
+        // A latent model's clips are its autoencoder's latents: the truth and the input are encoded.
+        let pixelClip = try Tensor(zeros: [c.frames, render.height, render.width, 3])
+        func modelValues(_ pixels: [Float]) throws -> [Float] {
+            guard let codec = m.codec else { return pixels }
+            let pv = pixelClip.floats
+            for i in 0..<pv.count { pv[i] = pixels[i] }
+            return try codec.encode(ctx, clip: pixelClip).toArray()
+        }
         let pred = try Tensor(zeros: x0.shape)
         // Sums over prompts: [level] x0 MSE with the prompt, with the empty prompt, and of the clip's own mean colour.
         var mseCond = [Double](repeating: 0, count: lv.count), mseEmpty = mseCond
@@ -70,16 +79,18 @@ struct Probe: ParsableCommand {
             var input = p
             if let swapTo { for i in input.spec.objects.indices { input.spec.objects[i].shape = swapTo } }
             let frames = try renderPrompt(input, config: render, degradations: [])
-            let xv = x0.floats
-            for i in 0..<xv.count { xv[i] = frames[i] * 2 - 1 }
+            let xv = x0.floats, truth = try modelValues(frames.map { $0 * 2 - 1 })
+            for i in 0..<xv.count { xv[i] = truth[i] }
             // The clip under the noise: the clip itself, or with --input-blur its blurred frames.
-            let inputValues = (inputBlur > 0 ? ClipFilters.gaussianBlurred(frames, config: render, sigma: inputBlur) : frames).map { $0 * 2 - 1 }
-            // The error of the best constant colour: what a model that only got the global tint right would reach.
-            var mean = [Double](repeating: 0, count: 3)
-            for i in 0..<xv.count { mean[i % 3] += Double(xv[i]) }
-            let px = Double(xv.count / 3)
+            let inputValues = try modelValues((inputBlur > 0 ? ClipFilters.gaussianBlurred(frames, config: render, sigma: inputBlur) : frames).map { $0 * 2 - 1 })
+            // The error of the best constant colour (per channel): what a model that only got the global
+            // tint right would reach.
+            let ch = c.channels
+            var mean = [Double](repeating: 0, count: ch)
+            for i in 0..<xv.count { mean[i % ch] += Double(xv[i]) }
+            let px = Double(xv.count / ch)
             var e: Double = 0
-            for i in 0..<xv.count { let d = Double(xv[i]) - mean[i % 3] / px; e += d * d }
+            for i in 0..<xv.count { let d = Double(xv[i]) - mean[i % ch] / px; e += d * d }
             meanColourMSE += e / Double(xv.count)
             let text = caption == "detailed" ? p.detailed : p.terse
             try dit.encodeText(ctx, tokens: try tokenizer.encode(text, maxLength: c.maxTextTokens, addBos: true, addEos: true), acts: cond)
@@ -102,8 +113,9 @@ struct Probe: ParsableCommand {
                     var err: Double = 0
                     for i in 0..<pv.count { let d = Double(pv[i] - xv[i]); err += d * d }
                     if isCond { mseCond[li] += err / Double(pv.count) } else { mseEmpty[li] += err / Double(pv.count) }
+                    let predicted = isCond && (judge || (sheet != nil && pi < 6)) ? try m.frames(ctx, clip: pred) : []
                     if isCond, judge {
-                        let report = try ShapeBench.score(frames: pv.map { min(1, max(0, ($0 + 1) / 2)) }, config: render, spec: p.spec, id: p.id)
+                        let report = try ShapeBench.score(frames: predicted, config: render, spec: p.spec, id: p.id)
                         for check in report.checks where !(check.attribute == "shape" && check.expected == swapTo?.rawValue) {
                             // Prompted circles are counted apart too: a model that draws discs gets them right for free.
                             judged[li].add(check)
@@ -117,7 +129,7 @@ struct Probe: ParsableCommand {
                         }
                     }
                     if isCond, sheet != nil, pi < 6 {
-                        strips.append(Sheet.strip(pv.map { min(1, max(0, ($0 + 1) / 2)) }, config: render, every: 4, scale: 1))
+                        strips.append(Sheet.strip(predicted, config: render, every: 4, scale: 1))
                     }
                 }
             }
