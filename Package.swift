@@ -104,7 +104,7 @@ let package = Package(
         // MARK: Tests
         .testTarget(name: "VGCoreTests", dependencies: ["VGCore", "CVGKernels"], path: "Tests/VGCoreTests"),
         .testTarget(name: "VGModelTests", dependencies: ["VGModel", "VGCore"], path: "Tests/VGModelTests"),
-        .testTarget(name: "VGPackTests", dependencies: ["VGPack", "VGModel", "VGCore", "VGFormat", "VGTestSupport"], path: "Tests/VGPackTests"),
+        .testTarget(name: "VGPackTests", dependencies: ["VGPack", "VGModel", "VGCore", "VGFormat", "VGTestSupport", "VGRuntime", "VGText"], path: "Tests/VGPackTests"),
         // Subprocess and Python-venv helpers shared by the interop tests.
         .target(name: "VGTestSupport", path: "Tests/VGTestSupport"),
         .testTarget(name: "VGTrainingTests", dependencies: ["VGTraining", "VGModel", "VGCore", "VGFormat", "ShapeWorld", "ShapeBench", "VGText", "VGVideo"], path: "Tests/VGTrainingTests"),

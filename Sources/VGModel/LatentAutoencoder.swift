@@ -1,3 +1,4 @@
+import Foundation
 import VGCore
 
 /// The architecture of a per-frame convolutional autoencoder that maps RGB frames to a latent grid
@@ -247,5 +248,35 @@ public struct LatentCodec: @unchecked Sendable {
         guard latents.shape.last == c else { throw ModelError.badInput("latents \(latents.shape): \(c) channels expected") }
         for i in 0..<v.count { v[i] = src[i] * std[i % c] + mean[i % c] }
         return try autoencoder.decode(ctx, latents: z)
+    }
+}
+
+extension LatentCodec {
+    /// Metadata keys of an autoencoder file (written by `vgtrain autoencoder`): its `AutoencoderConfig`
+    /// as JSON, and the latent statistics as comma-separated per-channel values.
+    public static let configKey = "vgrt.autoencoder_config"
+    public static let meanKey = "vgrt.latent_mean", stdKey = "vgrt.latent_std"
+
+    /// The codec stored in a file's `metadata` and tensors (`tensor` returns one by its layout name,
+    /// f32 or widened). `fileName` names the file in errors.
+    /// - Throws: `ModelError` naming what is missing or malformed.
+    public init(metadata: [String: String], fileName: String, tensor: (String) throws -> Tensor) throws {
+        guard let s = metadata[Self.configKey] else { throw ModelError.badParameter("\(fileName): no \(Self.configKey) in the metadata") }
+        let c: AutoencoderConfig
+        do { c = try JSONDecoder().decode(AutoencoderConfig.self, from: Data(s.utf8)) }
+        catch { throw ModelError.invalidConfig("\(fileName): \(Self.configKey): \(error)") }
+        try c.validate()
+        func values(_ key: String) throws -> [Float] {
+            guard let s = metadata[key] else {
+                throw ModelError.badParameter("\(fileName): no \(key) (run vgtrain autoencoder --evaluate with --write-stats)")
+            }
+            let parts = s.split(separator: ",", omittingEmptySubsequences: false)
+            let v = parts.compactMap { Float($0.trimmingCharacters(in: .whitespaces)) }
+            guard v.count == parts.count else { throw ModelError.badParameter("\(fileName): \(key) is not a list of numbers") }
+            return v
+        }
+        var p: [String: Tensor] = [:]
+        for (name, _) in c.layout { p[name] = try tensor(name) }
+        try self.init(autoencoder: try LatentAutoencoder(config: c, parameters: p), mean: try values(Self.meanKey), std: try values(Self.stdKey))
     }
 }

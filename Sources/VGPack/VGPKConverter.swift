@@ -15,6 +15,9 @@ public enum VGPKConverter {
         public var provenance: Provenance?
         /// A prompt-enhancer checkpoint (safetensors with `vgrt.enhancer_config`) to pack beside the model.
         public var enhancer: URL?
+        /// The latent autoencoder of a latent model (a `vgtrain autoencoder` file with its latent
+        /// statistics): required for a model whose `channels` is not 3, refused for a pixel model.
+        public var autoencoder: URL?
         public init() {}
     }
 
@@ -45,7 +48,13 @@ public enum VGPKConverter {
             for name in p.names { try p.set(name, from: try file.tensor(named: name)) }
             try w.addModel(p, config: config, policy: policy)
             for name in p.names { types[policy.type(for: name, shape: try p.tensor(name).shape), default: 0] += 1 }
+            if config.channels != 3 || options.autoencoder != nil {
+                for (type, n) in try addAutoencoder(options.autoencoder, to: &w, model: config, modelFile: input, policy: policy) { types[type, default: 0] += n }
+            }
         } else {
+            if let a = options.autoencoder {
+                throw VGPKError(.architectureMismatch, file: input.path, "no vgrt.config: an autoencoder (\(a.path)) is packed only beside a model")
+            }
             w.metadata.required = []
             for name in file.tensorNames {
                 let info = try file.info(name)
@@ -97,6 +106,40 @@ extension VGPKConverter {
             types[type, default: 0] += 1
         }
         w.metadata.enhancer = config.jsonString()
+        return types
+    }
+}
+
+extension VGPKConverter {
+    /// Adds a latent model's autoencoder: its layout's tensors under their own `ae.*` names, typed by
+    /// `policy` (matrices one step more precise than the blocks', as for the patch embedding), and the
+    /// `autoencoder` section, which becomes required (a reader without it would show latents as pixels).
+    static func addAutoencoder(_ url: URL?, to w: inout VGPKWriter, model: ModelConfig, modelFile: URL, policy: QuantizationPolicy) throws -> [VGPKType: Int] {
+        guard let url else {
+            throw VGPKError(.architectureMismatch, file: modelFile.path, "the model works on \(model.channels)-channel latents; give its autoencoder (--autoencoder)")
+        }
+        guard model.channels != 3 else {
+            throw VGPKError(.architectureMismatch, file: modelFile.path, "a pixel model (3 channels) takes no autoencoder (\(url.lastPathComponent))")
+        }
+        let codec: LatentCodec
+        do {
+            let file = try SafeTensorsFile(contentsOf: url)
+            codec = try LatentCodec(metadata: file.metadata, fileName: url.lastPathComponent, tensor: { try file.tensor(named: $0) })
+        } catch let e as VGPKError { throw e } catch { throw VGPKError(.badHeader, file: url.path, "not a usable autoencoder: \(error)") }
+        let a = codec.autoencoder.config
+        guard a.latentChannels == model.channels, a.latentHeight == model.height, a.latentWidth == model.width else {
+            throw VGPKError(.architectureMismatch, file: url.path,
+                            "its latent grid [\(a.latentHeight), \(a.latentWidth), \(a.latentChannels)] is not the model's clip [\(model.height), \(model.width), \(model.channels)]")
+        }
+        var types: [VGPKType: Int] = [:]
+        for (name, shape) in a.layout {
+            var type = policy.type(for: name, shape: shape)
+            if type == .q4 || type == .q8 { type = .f16 }
+            try w.add(name, codec.autoencoder.parameters[name]!, as: type)
+            types[type, default: 0] += 1
+        }
+        w.metadata.autoencoder = VGPKAutoencoder(config: a, latentMean: codec.mean, latentStd: codec.std)
+        if !w.metadata.required.contains("autoencoder") { w.metadata.required.append("autoencoder") }
         return types
     }
 }

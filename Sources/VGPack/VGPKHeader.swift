@@ -26,7 +26,7 @@ public enum VGPK {
     /// Raw bytes per chunk (the unit of parallel decompression), 1 MiB.
     public static let chunkSize = 1 << 20
     /// Metadata keys this reader understands; a file may list others as required only in a newer version.
-    public static let knownKeys: Set<String> = ["architecture", "tokenizer", "sampler", "enhancer", "provenance"]
+    public static let knownKeys: Set<String> = ["architecture", "tokenizer", "sampler", "enhancer", "provenance", "autoencoder"]
 }
 
 /// Storage type of a tensor in a .vgpk file; the byte layouts are `DType`'s.
@@ -90,7 +90,21 @@ public struct VGPKMetadata: Codable, Equatable, Sendable {
     /// The prompt enhancer's configuration, serialised as its own JSON document.
     public var enhancer: String?
     public var provenance: Provenance?
+    /// A latent model's autoencoder (architecture and latent statistics); its tensors are the `ae.*` ones.
+    public var autoencoder: VGPKAutoencoder?
     public init() {}
+}
+
+/// The `autoencoder` section of a latent model (`ModelConfig.channels` != 3): the DiT samples
+/// normalised latents `[F, h, w, C]`, which become frames through x = decoder(z · std + mean).
+public struct VGPKAutoencoder: Codable, Equatable, Sendable {
+    public var config: AutoencoderConfig
+    /// Per-channel latent mean and standard deviation, `[C]` each.
+    public var latentMean: [Float]
+    public var latentStd: [Float]
+    public init(config: AutoencoderConfig, latentMean: [Float], latentStd: [Float]) {
+        self.config = config; self.latentMean = latentMean; self.latentStd = latentStd
+    }
 }
 
 /// The JSON header.

@@ -64,6 +64,36 @@ extension VGPKReader {
 }
 
 extension VGPKReader {
+    /// A latent model's codec (autoencoder and latent statistics), nil for a pixel model. Checks that
+    /// a model with latent channels carries one, that its latent grid is the model's clip, and that
+    /// every tensor of its layout is present with its shape.
+    public func latentCodec() throws -> LatentCodec? {
+        let model = try architecture()
+        guard let section = header.metadata.autoencoder else {
+            if model.channels != 3 {
+                throw VGPKError(.architectureMismatch, file: path, "the model works on \(model.channels)-channel latents and the file has no autoencoder section")
+            }
+            return nil
+        }
+        let a = section.config
+        do { try a.validate() } catch { throw VGPKError(.architectureMismatch, file: path, "autoencoder: \(error)") }
+        guard a.latentChannels == model.channels, a.latentHeight == model.height, a.latentWidth == model.width else {
+            throw VGPKError(.architectureMismatch, file: path,
+                            "the autoencoder's latent grid [\(a.latentHeight), \(a.latentWidth), \(a.latentChannels)] is not the model's clip [\(model.height), \(model.width), \(model.channels)]")
+        }
+        var p: [String: Tensor] = [:]
+        for (name, shape) in a.layout {
+            let e = try entry(name)
+            guard e.shape == shape else { throw VGPKError(.architectureMismatch, file: path, tensor: name, "shape \(e.shape), the autoencoder needs \(shape)") }
+            p[name] = try floatTensor(name)
+        }
+        do {
+            return try LatentCodec(autoencoder: try LatentAutoencoder(config: a, parameters: p), mean: section.latentMean, std: section.latentStd)
+        } catch { throw VGPKError(.architectureMismatch, file: path, "autoencoder: \(error)") }
+    }
+}
+
+extension VGPKReader {
     /// Prefix of the prompt enhancer's tensors in a .vgpk file.
     public static let enhancerPrefix = "enhancer."
 

@@ -53,7 +53,13 @@ public final class LoadedModel: @unchecked Sendable {
     public let dit: VideoDiT
     public let tokenizer: BPETokenizer
     public let sampler: SamplerDefaults
+    /// A latent model's autoencoder and latent statistics (the DiT samples latents, the decoder turns
+    /// them into frames); nil for a pixel model.
+    public let codec: LatentCodec?
     public var config: ModelConfig { dit.config }
+    /// Height and width of the frames the model makes, in pixels (the autoencoder's for a latent model).
+    public var frameHeight: Int { codec?.autoencoder.config.height ?? config.height }
+    public var frameWidth: Int { codec?.autoencoder.config.width ?? config.width }
 
     /// Loads and verifies a .vgpk file.
     /// - Parameters: threads decompress chunks in parallel; memoryBudget (bytes, 0 = none) refuses larger models.
@@ -68,6 +74,7 @@ public final class LoadedModel: @unchecked Sendable {
             tokenizer = try BPETokenizer(jsonString: tj)
             let pool = threads > 1 ? try ThreadPool(threads: threads) : nil
             dit = try VideoDiT(weights: try reader.modelWeights(pool: pool))
+            codec = try reader.latentCodec()
             sampler = reader.header.metadata.sampler ?? SamplerDefaults()
         } catch { throw RuntimeError.wrap(error) }
     }
@@ -141,13 +148,13 @@ public final class VideoGenerator: @unchecked Sendable {
             var last: Tensor?
             while let step = it.next() {
                 last = step.clip
-                if let preview { preview(step.index, Self.rgb(step.predicted, frames: c.frames, c: c, fps: options.fps)) }
+                if let preview { preview(step.index, try rgb(step.predicted, frames: c.frames, fps: options.fps)) }
                 if let progress, !progress(step.index, step.total, Date().timeIntervalSince(start)) { throw RuntimeError.aborted }
                 if stopFlag.load(ordering: .acquiring) { throw RuntimeError.aborted }
             }
             if let e = it.error { throw e }
             guard let clip = last else { throw RuntimeError.internalError("the sampler produced no step") }
-            return GeneratedVideo(frames: Self.rgb(clip, frames: frames, c: c, fps: options.fps))
+            return GeneratedVideo(frames: try rgb(clip, frames: frames, fps: options.fps))
         } catch { throw RuntimeError.wrap(error) }
     }
 
@@ -170,15 +177,18 @@ public final class VideoGenerator: @unchecked Sendable {
         throw RuntimeError.unsupported("this model has no prompt enhancer")
     }
 
-    /// Clip [F, H, W, 3] in [-1, 1] -> RGB24 bytes of the first `frames` frames.
-    static func rgb(_ clip: Tensor, frames: Int, c: ModelConfig, fps: Int) -> VideoFrames {
-        let n = frames * c.height * c.width * 3
-        let v = clip.floats
+    /// The sampler's clip (`[F, H, W, 3]` in [-1, 1], or a latent model's `[F, h, w, C]`, decoded
+    /// first) -> RGB24 bytes of the first `frames` frames.
+    func rgb(_ clip: Tensor, frames: Int, fps: Int) throws -> VideoFrames {
+        let px = try model.codec.map { try $0.decode(context, latents: clip) } ?? clip
+        guard px.shape.count == 4, px.shape[3] == 3 else { throw RuntimeError.internalError("the clip is \(px.shape), not [F, H, W, 3]") }
+        let h = px.shape[1], w = px.shape[2], n = frames * h * w * 3
+        let v = px.floats
         var out = [UInt8](repeating: 0, count: n)
         for i in 0..<n {
             let x = (v[i] + 1) * 127.5
             out[i] = UInt8(max(0, min(255, x.rounded())))
         }
-        return VideoFrames(width: c.width, height: c.height, fps: fps, rgb: out)
+        return VideoFrames(width: w, height: h, fps: fps, rgb: out)
     }
 }

@@ -165,7 +165,11 @@ struct Info: ParsableCommand {
             let m = try LoadedModel(path: path)
             let c = m.config
             print("model: \(path)")
-            print("clip: \(c.frames) frames of \(c.width)x\(c.height)")
+            print("clip: \(c.frames) frames of \(m.frameWidth)x\(m.frameHeight)")
+            if let k = m.codec {
+                let a = k.autoencoder.config
+                print("latent: the transformer samples \(c.frames)x\(a.latentHeight)x\(a.latentWidth)x\(a.latentChannels) latents; the autoencoder (widths \(a.widths)) decodes them")
+            }
             print("transformer: width \(c.modelWidth), depth \(c.depth), heads \(c.heads), patch \(c.patchT)x\(c.patchH)x\(c.patchW)")
             print("text encoder: width \(c.textWidth), depth \(c.textDepth), vocabulary \(m.tokenizer.vocabSize), up to \(c.maxTextTokens) tokens")
             print("sampler: \(m.sampler.steps) steps, guidance \(m.sampler.guidance), shift \(m.sampler.shift)\(m.sampler.distilled ? ", distilled" : "")")

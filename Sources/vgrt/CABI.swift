@@ -97,8 +97,8 @@ public func vg_model_load(_ path: UnsafePointer<CChar>?, _ params: UnsafePointer
 public func vg_model_free(_ model: OpaquePointer?) { release(model, ModelBox.self) }
 
 @_cdecl("vg_model_frames") public func vg_model_frames(_ m: OpaquePointer?) -> Int32 { Int32(unbox(m, ModelBox.self)?.model.config.frames ?? 0) }
-@_cdecl("vg_model_width") public func vg_model_width(_ m: OpaquePointer?) -> Int32 { Int32(unbox(m, ModelBox.self)?.model.config.width ?? 0) }
-@_cdecl("vg_model_height") public func vg_model_height(_ m: OpaquePointer?) -> Int32 { Int32(unbox(m, ModelBox.self)?.model.config.height ?? 0) }
+@_cdecl("vg_model_width") public func vg_model_width(_ m: OpaquePointer?) -> Int32 { Int32(unbox(m, ModelBox.self)?.model.frameWidth ?? 0) }
+@_cdecl("vg_model_height") public func vg_model_height(_ m: OpaquePointer?) -> Int32 { Int32(unbox(m, ModelBox.self)?.model.frameHeight ?? 0) }
 @_cdecl("vg_model_default_steps") public func vg_model_default_steps(_ m: OpaquePointer?) -> Int32 { Int32(unbox(m, ModelBox.self)?.model.sampler.steps ?? 0) }
 
 // MARK: context
@@ -143,10 +143,10 @@ public func vg_generate(_ ctx: OpaquePointer?, _ prompt: UnsafePointer<CChar>?, 
     guard let out else { return c.fail(VG_ERR_INVALID_ARGUMENT, "vg_generate: out is NULL") }
     guard let prompt else { return c.fail(VG_ERR_INVALID_ARGUMENT, "vg_generate: prompt is NULL") }
     let gp = params?.pointee ?? vg_generate_default_params()
-    let cfg = c.modelBox.model.config
+    let cfg = c.modelBox.model.config, fw = c.modelBox.model.frameWidth, fh = c.modelBox.model.frameHeight
     // Limits first: nothing is allocated for a request the model cannot serve.
-    if gp.width != 0 && Int(gp.width) != cfg.width || gp.height != 0 && Int(gp.height) != cfg.height {
-        return c.fail(VG_ERR_LIMIT, "vg_generate: \(gp.width)x\(gp.height) requested; this model makes \(cfg.width)x\(cfg.height)")
+    if gp.width != 0 && Int(gp.width) != fw || gp.height != 0 && Int(gp.height) != fh {
+        return c.fail(VG_ERR_LIMIT, "vg_generate: \(gp.width)x\(gp.height) requested; this model makes \(fw)x\(fh)")
     }
     guard gp.frames >= 0, Int(gp.frames) <= cfg.frames else {
         return c.fail(VG_ERR_LIMIT, "vg_generate: \(gp.frames) frames requested; this model makes 1...\(cfg.frames)")

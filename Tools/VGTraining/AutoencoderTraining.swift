@@ -176,7 +176,7 @@ public final class AutoencoderTrainer: @unchecked Sendable {
     }
 
     /// Metadata key of the autoencoder's config in its safetensors file.
-    public static let configKey = "vgrt.autoencoder_config"
+    public static let configKey = LatentCodec.configKey
 
     /// Writes the parameters (f32 or f16) with the config, atomically.
     public static func save(_ model: LatentAutoencoder, asHalf: Bool, extra: [String: String] = [:], to url: URL) throws {
@@ -229,19 +229,12 @@ public final class AutoencoderTrainer: @unchecked Sendable {
     }
 
     /// Metadata keys of the latent statistics (comma-separated per-channel values) that `LatentCodec` needs.
-    public static let latentMeanKey = "vgrt.latent_mean", latentStdKey = "vgrt.latent_std"
+    public static let latentMeanKey = LatentCodec.meanKey, latentStdKey = LatentCodec.stdKey
 
     /// Reads an autoencoder file with its latent statistics (written by `vgtrain autoencoder --evaluate --write-stats`).
     public static func loadCodec(_ url: URL) throws -> LatentCodec {
-        let ae = try load(url)
-        let meta = try SafeTensorsFile(contentsOf: url).metadata
-        func values(_ key: String) throws -> [Float] {
-            guard let s = meta[key] else { throw ModelError.badParameter("\(url.lastPathComponent): no \(key) (run vgtrain autoencoder --evaluate with --write-stats)") }
-            let v = s.split(separator: ",").compactMap { Float($0) }
-            guard v.count == s.split(separator: ",").count else { throw ModelError.badParameter("\(url.lastPathComponent): \(key) is not a list of numbers") }
-            return v
-        }
-        return try LatentCodec(autoencoder: ae, mean: try values(latentMeanKey), std: try values(latentStdKey))
+        let file = try SafeTensorsFile(contentsOf: url)
+        return try LatentCodec(metadata: file.metadata, fileName: url.lastPathComponent, tensor: { try file.tensor(named: $0) })
     }
 
     /// Reads an autoencoder written by `save` (f32 or f16).

@@ -49,6 +49,7 @@ struct Convert: ParsableCommand {
     @Option(help: "Provenance: a stage that made this model (repeatable).") var stage: [String] = []
     @Option(help: "Provenance: source commit.") var sourceCommit: String?
     @Option(help: "A prompt-enhancer checkpoint (safetensors with vgrt.enhancer_config) to pack beside the model.") var enhancer: String?
+    @Option(help: "A latent model's autoencoder (a `vgtrain autoencoder` file with its latent statistics); required when the model's channels are not 3.") var autoencoder: String?
 
     func validate() throws {
         guard (1...19).contains(zstdLevel) else { throw ValidationError("--zstd-level must be 1...19") }
@@ -60,6 +61,7 @@ struct Convert: ParsableCommand {
         o.quant = quant; o.zstdLevel = zstdLevel
         o.keep = keep.compactMap(parseKeep)
         o.enhancer = enhancer.map { URL(fileURLWithPath: $0) }
+        o.autoencoder = autoencoder.map { URL(fileURLWithPath: $0) }
         if steps != nil || guidance != nil || distilled {
             o.sampler = SamplerDefaults(steps: steps ?? (distilled ? 4 : 50), guidance: guidance ?? (distilled ? 1 : 5), shift: 3, distilled: distilled)
         }
@@ -94,7 +96,11 @@ struct Inspect: ParsableCommand {
             let m = r.header.metadata
             print("\(file): vgpk \(VGPK.majorVersion).\(VGPK.minorVersion), \(r.header.tensors.count) tensors")
             if let a = m.architecture {
-                print("architecture: \(a.frames)x\(a.height)x\(a.width) clips, patch \(a.patchT)x\(a.patchH)x\(a.patchW), D \(a.modelWidth), depth \(a.depth), heads \(a.heads); text D \(a.textWidth), depth \(a.textDepth), vocab \(a.vocabSize)")
+                print("architecture: \(a.frames)x\(a.height)x\(a.width)x\(a.channels) clips, patch \(a.patchT)x\(a.patchH)x\(a.patchW), D \(a.modelWidth), depth \(a.depth), heads \(a.heads); text D \(a.textWidth), depth \(a.textDepth), vocab \(a.vocabSize)")
+            }
+            if let ae = m.autoencoder {
+                let c = ae.config
+                print("autoencoder: \(c.height)x\(c.width) frames <-> \(c.latentHeight)x\(c.latentWidth)x\(c.latentChannels) latents, widths \(c.widths)")
             }
             if m.enhancer != nil {
                 do {
@@ -124,7 +130,7 @@ struct Verify: ParsableCommand {
         do {
             let r = try VGPKReader(contentsOf: URL(fileURLWithPath: file))
             try r.verify()
-            if r.header.metadata.architecture != nil { _ = try r.modelWeights() }
+            if r.header.metadata.architecture != nil { _ = try r.modelWeights(); _ = try r.latentCodec() }
             if r.hasEnhancer { _ = try r.enhancerWeights() }
             let chunks = r.header.tensors.reduce(0) { $0 + $1.chunks.count }
             print("\(file): OK (header and \(chunks) chunk checksums, \(r.header.tensors.count) tensors)")

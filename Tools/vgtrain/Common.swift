@@ -144,9 +144,12 @@ struct EvaluationModel {
 
     init(path: String, ema: Bool, autoencoder: String? = nil) throws {
         let weights: ModelWeights, tokenizerJSON: String?
+        var packedCodec: LatentCodec?
         if path.hasSuffix(".vgpk") {
             let r = try VGPKReader(contentsOf: URL(fileURLWithPath: path))
             weights = try r.modelWeights(); tokenizerJSON = r.header.metadata.tokenizer
+            packedCodec = try r.latentCodec()
+            if packedCodec != nil, autoencoder != nil { throw CLIError("\(path) carries its autoencoder; leave out --autoencoder") }
         } else {
             let file = try SafeTensorsFile(contentsOf: URL(fileURLWithPath: path))
             let (config, params) = try TrainingCheckpoint.loadWeights(file, prefix: ema ? "ema." : "")
@@ -161,11 +164,14 @@ struct EvaluationModel {
             codec = nil
             render = RenderConfig(frames: config.frames, height: config.height, width: config.width, fps: 8)
         } else {
-            guard let autoencoder else { throw CLIError("\(path) works on \(config.channels)-channel latents; give its --autoencoder") }
-            let k = try AutoencoderTrainer.loadCodec(URL(fileURLWithPath: autoencoder))
+            let k: LatentCodec
+            if let packedCodec { k = packedCodec } else {
+                guard let autoencoder else { throw CLIError("\(path) works on \(config.channels)-channel latents; give its --autoencoder") }
+                k = try AutoencoderTrainer.loadCodec(URL(fileURLWithPath: autoencoder))
+            }
             let a = k.autoencoder.config
             guard a.latentChannels == config.channels, a.latentHeight == config.height, a.latentWidth == config.width else {
-                throw CLIError("--autoencoder \(autoencoder): its latent grid [\(a.latentHeight), \(a.latentWidth), \(a.latentChannels)] is not the model's clip [\(config.height), \(config.width), \(config.channels)]")
+                throw CLIError("\(autoencoder ?? path): the autoencoder's latent grid [\(a.latentHeight), \(a.latentWidth), \(a.latentChannels)] is not the model's clip [\(config.height), \(config.width), \(config.channels)]")
             }
             codec = k
             render = RenderConfig(frames: config.frames, height: a.height, width: a.width, fps: 8)
