@@ -264,7 +264,7 @@ if let i = args.firstIndex(of: "--runtime"), i + 1 < args.count {
     var model: LoadedModel?
     let tLoad = try timeIt { model = try LoadedModel(path: path, threads: 2) }
     let m = model!
-    print("model: \(m.config.frames)x\(m.config.width)x\(m.config.height), \(m.sampler.steps) steps, guidance \(m.sampler.guidance)")
+    print("model: \(m.config.frames)x\(m.frameWidth)x\(m.frameHeight) frames\(m.codec == nil ? "" : " (a latent model: the DiT samples \(m.config.width)x\(m.config.height)x\(m.config.channels) latents)"), \(m.sampler.steps) steps, guidance \(m.sampler.guidance)")
     print("")
     print("| threads | load ms (warm, 2 decode threads) | generate s (default request) | first step s | s per step | cancel latency ms |")
     print("|---|---|---|---|---|---|")
@@ -291,5 +291,19 @@ if let i = args.firstIndex(of: "--runtime"), i + 1 < args.count {
             })
         } catch { returnedAt = now() }
         print("| \(threads) | \(fmt(tLoad * 1e3, 1)) | \(fmt(total, 2)) | \(fmt(first, 2)) | \(fmt((total - first) / Double(max(m.sampler.steps - 1, 1)), 3)) | \(fmt((returnedAt - cancelledAt.at) * 1e3, 1)) |")
+    }
+    // A latent model decodes the sampled clip once at the end (and each preview): its share of a step.
+    if let codec = m.codec {
+        let c = m.config
+        let z = try Tensor(zeros: [c.frames, c.height, c.width, c.channels])
+        let g5 = gaussian(z.count, seed: 5); for i in 0..<z.count { z.floats[i] = g5[i] }
+        print("")
+        print("| threads | latent decode of \(c.frames) frames, ms |")
+        print("|---|---|")
+        for threads in [1, 2] {
+            let ctx = try ComputeContext(threads: threads)
+            let t = try timeIt { _ = try codec.decode(ctx, latents: z) }
+            print("| \(threads) | \(fmt(t * 1e3, 1)) |")
+        }
     }
 }
