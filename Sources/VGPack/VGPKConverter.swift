@@ -131,16 +131,7 @@ extension VGPKConverter {
             throw VGPKError(.architectureMismatch, file: url.path,
                             "its latent grid [\(a.latentHeight), \(a.latentWidth), \(a.latentChannels)] is not the model's clip [\(model.height), \(model.width), \(model.channels)]")
         }
-        var types: [VGPKType: Int] = [:]
-        for (name, shape) in a.layout {
-            var type = policy.type(for: name, shape: shape)
-            if type == .q4 || type == .q8 { type = .f16 }
-            try w.add(name, codec.autoencoder.parameters[name]!, as: type)
-            types[type, default: 0] += 1
-        }
-        w.metadata.autoencoder = VGPKAutoencoder(config: a, latentMean: codec.mean, latentStd: codec.std)
-        if !w.metadata.required.contains("autoencoder") { w.metadata.required.append("autoencoder") }
-        return types
+        return try w.addAutoencoder(codec, policy: policy)
     }
 }
 

@@ -120,6 +120,24 @@ extension VGPKReader {
 }
 
 extension VGPKWriter {
+    /// Adds a latent model's autoencoder: its layout's tensors under their own `ae.*` names (matrices
+    /// f16 unless `policy` asks for f32 — they are convolutions run in f32 — vectors f32) and the
+    /// `autoencoder` section, which becomes required. Returns how many tensors got each type.
+    @discardableResult
+    public mutating func addAutoencoder(_ codec: LatentCodec, policy: QuantizationPolicy) throws -> [VGPKType: Int] {
+        let a = codec.autoencoder.config
+        var types: [VGPKType: Int] = [:]
+        for (name, shape) in a.layout {
+            var type = policy.type(for: name, shape: shape)
+            if type == .q4 || type == .q8 { type = .f16 }
+            try add(name, codec.autoencoder.parameters[name]!, as: type)
+            types[type, default: 0] += 1
+        }
+        metadata.autoencoder = VGPKAutoencoder(config: a, latentMean: codec.mean, latentStd: codec.std)
+        if !metadata.required.contains("autoencoder") { metadata.required.append("autoencoder") }
+        return types
+    }
+
     /// Adds every tensor of `params` with the types of `policy`, and records the architecture.
     public mutating func addModel(_ params: ParameterSet, config: ModelConfig, policy: QuantizationPolicy) throws {
         metadata.architecture = config
