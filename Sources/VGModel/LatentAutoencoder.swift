@@ -36,6 +36,13 @@ public struct AutoencoderConfig: Codable, Equatable, Sendable {
         }
     }
 
+    /// Why a DiT of `model` cannot denoise this autoencoder's latents (its clip must be the latent
+    /// grid), or nil when it can.
+    public func latentGridMismatch(_ model: ModelConfig) -> String? {
+        guard latentChannels != model.channels || latentHeight != model.height || latentWidth != model.width else { return nil }
+        return "the autoencoder's latent grid [\(latentHeight), \(latentWidth), \(latentChannels)] is not the model's clip [\(model.height), \(model.width), \(model.channels)]"
+    }
+
     /// One step of the network: a convolution (3 x 3 or 1 x 1, zero padding, as a linear over
     /// neighbourhoods), or a lossless reshuffle between space and channels (pixel unshuffle / shuffle
     /// by 2: `[h, w, c]` <-> `[h/2, w/2, 4c]`, channel index (dy·2 + dx)·c + ch).
@@ -261,11 +268,6 @@ extension LatentCodec {
     /// f32 or widened). `fileName` names the file in errors.
     /// - Throws: `ModelError` naming what is missing or malformed.
     public init(metadata: [String: String], fileName: String, tensor: (String) throws -> Tensor) throws {
-        guard let s = metadata[Self.configKey] else { throw ModelError.badParameter("\(fileName): no \(Self.configKey) in the metadata") }
-        let c: AutoencoderConfig
-        do { c = try JSONDecoder().decode(AutoencoderConfig.self, from: Data(s.utf8)) }
-        catch { throw ModelError.invalidConfig("\(fileName): \(Self.configKey): \(error)") }
-        try c.validate()
         func values(_ key: String) throws -> [Float] {
             guard let s = metadata[key] else {
                 throw ModelError.badParameter("\(fileName): no \(key) (run vgtrain autoencoder --evaluate with --write-stats)")
@@ -275,8 +277,22 @@ extension LatentCodec {
             guard v.count == parts.count else { throw ModelError.badParameter("\(fileName): \(key) is not a list of numbers") }
             return v
         }
+        try self.init(autoencoder: try LatentAutoencoder(metadata: metadata, fileName: fileName, tensor: tensor),
+                      mean: try values(Self.meanKey), std: try values(Self.stdKey))
+    }
+}
+
+extension LatentAutoencoder {
+    /// The autoencoder stored in a file's `metadata` (its config under `LatentCodec.configKey`) and
+    /// tensors (`tensor` returns one by its layout name, f32 or widened); `fileName` names the file in errors.
+    public convenience init(metadata: [String: String], fileName: String, tensor: (String) throws -> Tensor) throws {
+        guard let s = metadata[LatentCodec.configKey] else { throw ModelError.badParameter("\(fileName): no \(LatentCodec.configKey) in the metadata") }
+        let c: AutoencoderConfig
+        do { c = try JSONDecoder().decode(AutoencoderConfig.self, from: Data(s.utf8)) }
+        catch { throw ModelError.invalidConfig("\(fileName): \(LatentCodec.configKey): \(error)") }
+        try c.validate()
         var p: [String: Tensor] = [:]
         for (name, _) in c.layout { p[name] = try tensor(name) }
-        try self.init(autoencoder: try LatentAutoencoder(config: c, parameters: p), mean: try values(Self.meanKey), std: try values(Self.stdKey))
+        try self.init(config: c, parameters: p)
     }
 }

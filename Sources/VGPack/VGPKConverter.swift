@@ -126,11 +126,7 @@ extension VGPKConverter {
             let file = try SafeTensorsFile(contentsOf: url)
             codec = try LatentCodec(metadata: file.metadata, fileName: url.lastPathComponent, tensor: { try file.tensor(named: $0) })
         } catch let e as VGPKError { throw e } catch { throw VGPKError(.badHeader, file: url.path, "not a usable autoencoder: \(error)") }
-        let a = codec.autoencoder.config
-        guard a.latentChannels == model.channels, a.latentHeight == model.height, a.latentWidth == model.width else {
-            throw VGPKError(.architectureMismatch, file: url.path,
-                            "its latent grid [\(a.latentHeight), \(a.latentWidth), \(a.latentChannels)] is not the model's clip [\(model.height), \(model.width), \(model.channels)]")
-        }
+        if let m = codec.autoencoder.config.latentGridMismatch(model) { throw VGPKError(.architectureMismatch, file: url.path, m) }
         return try w.addAutoencoder(codec, policy: policy)
     }
 }

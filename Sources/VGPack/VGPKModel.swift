@@ -77,10 +77,7 @@ extension VGPKReader {
         }
         let a = section.config
         do { try a.validate() } catch { throw VGPKError(.architectureMismatch, file: path, "autoencoder: \(error)") }
-        guard a.latentChannels == model.channels, a.latentHeight == model.height, a.latentWidth == model.width else {
-            throw VGPKError(.architectureMismatch, file: path,
-                            "the autoencoder's latent grid [\(a.latentHeight), \(a.latentWidth), \(a.latentChannels)] is not the model's clip [\(model.height), \(model.width), \(model.channels)]")
-        }
+        if let m = a.latentGridMismatch(model) { throw VGPKError(.architectureMismatch, file: path, m) }
         var p: [String: Tensor] = [:]
         for (name, shape) in a.layout {
             let e = try entry(name)

@@ -240,13 +240,6 @@ public final class AutoencoderTrainer: @unchecked Sendable {
     /// Reads an autoencoder written by `save` (f32 or f16).
     public static func load(_ url: URL) throws -> LatentAutoencoder {
         let file = try SafeTensorsFile(contentsOf: url)
-        guard let s = file.metadata[configKey] else { throw ModelError.badParameter("\(url.lastPathComponent): no \(configKey) in the metadata") }
-        let c: AutoencoderConfig
-        do { c = try JSONDecoder().decode(AutoencoderConfig.self, from: Data(s.utf8)) }
-        catch { throw ModelError.invalidConfig("\(url.lastPathComponent): \(error)") }
-        try c.validate()
-        var p: [String: Tensor] = [:]
-        for (name, _) in c.layout { p[name] = try file.tensor(named: name) }
-        return try LatentAutoencoder(config: c, parameters: p)
+        return try LatentAutoencoder(metadata: file.metadata, fileName: url.lastPathComponent, tensor: { try file.tensor(named: $0) })
     }
 }

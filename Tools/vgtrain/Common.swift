@@ -170,9 +170,7 @@ struct EvaluationModel {
                 k = try AutoencoderTrainer.loadCodec(URL(fileURLWithPath: autoencoder))
             }
             let a = k.autoencoder.config
-            guard a.latentChannels == config.channels, a.latentHeight == config.height, a.latentWidth == config.width else {
-                throw CLIError("\(autoencoder ?? path): the autoencoder's latent grid [\(a.latentHeight), \(a.latentWidth), \(a.latentChannels)] is not the model's clip [\(config.height), \(config.width), \(config.channels)]")
-            }
+            if let m = a.latentGridMismatch(config) { throw CLIError("\(autoencoder ?? path): \(m)") }
             codec = k
             render = RenderConfig(frames: config.frames, height: a.height, width: a.width, fps: 8)
         }

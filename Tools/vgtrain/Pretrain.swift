@@ -235,9 +235,7 @@ struct Pretrain: ParsableCommand {
                 o.model.height /= r; o.model.width /= r; o.model.patchH /= r; o.model.patchW /= r
                 o.model.channels = a.latentChannels
             }
-            guard o.model.channels == a.latentChannels, o.model.height == a.latentHeight, o.model.width == a.latentWidth else {
-                throw CLIError("--autoencoder: the model's clip [\(o.model.height), \(o.model.width), \(o.model.channels)] is not the autoencoder's latent grid [\(a.latentHeight), \(a.latentWidth), \(a.latentChannels)]")
-            }
+            if let m = a.latentGridMismatch(o.model) { throw CLIError("--autoencoder: \(m)") }
             pixelHeight = a.height; pixelWidth = a.width
         } else if o.model.channels != 3 {
             throw CLIError("the model works on \(o.model.channels)-channel latents; give its --autoencoder")
