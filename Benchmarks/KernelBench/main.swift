@@ -159,7 +159,7 @@ if !args.contains("--no-train") {
         var rng = SeededRandom(seed: 2)
         for n in params.names where n.contains("adaln") || n.hasPrefix("final.linear.weight") { rng.fillGaussian(try params.tensor(n).floats, scale: 0.02) }
         let trainer = try FlowMatchingTrainer(config: c, params: params, optimizer: OptimizerConfig(), context: ctx, seed: 3)
-        let clip = try Tensor(zeros: [c.frames, c.height, c.width, 3]); rng.fillGaussian(clip.floats, scale: 0.5)
+        let clip = try Tensor(zeros: [c.frames, c.height, c.width, c.channels]); rng.fillGaussian(clip.floats, scale: 0.5)
         let sample = TrainingSample(clip: clip, tokens: (0..<textTokens).map { Int32($0 % c.vocabSize) })
         try trainer.useLanes(lanes)
         let batch = lanes > 1 ? [TrainingSample](repeating: sample, count: 8) : [sample]
@@ -191,7 +191,7 @@ if !args.contains("--no-pack") {
     }
     if let packWeights { (c, params) = try TrainingCheckpoint.loadWeights(try SafeTensorsFile(contentsOf: URL(fileURLWithPath: packWeights))) }
     let ctx = try ComputeContext(threads: 1)
-    let clip = try Tensor(zeros: [c.frames, c.height, c.width, 3]); prng.fillGaussian(clip.floats)
+    let clip = try Tensor(zeros: [c.frames, c.height, c.width, c.channels]); prng.fillGaussian(clip.floats)   // pixels, or a latent model's latents
     let tokens: [Int32] = [1, 40, 77, 300, 12, 9, 2]
     func forward(_ w: ModelWeights) throws -> [Float] {
         let m = try VideoDiT(weights: w), acts = try ModelActivations(config: c, saveForBackward: false)

@@ -31,6 +31,7 @@ struct BindingProbe: ParsableCommand {
     @Option(help: "Comma-separated noise levels in [0, 1].") var levels = "0.5,0.8,0.9,0.95,0.98,1.0"
     @Option(help: "Comma-separated attributes to change: color, shape, size, motion, position, background.") var attributes = "color,shape,size,motion,position,background"
     @Option(help: "Threads.") var threads = 2
+    @Option(help: "The latent autoencoder of a latent model checkpoint (a .vgpk carries its own): the truth is encoded, the predictions decoded, and the errors measured on pixels.") var autoencoder: String?
     @Flag(help: "Also print, for the first prompt at the highest level: each text token's share of every block's cross-attention, the cross-attention's share of the residual stream, and how far changing the colour moves the values, the residual stream and the output.") var attentionMap = false
 
     static let known = SceneAttribute.allCases.map(\.rawValue)
@@ -44,14 +45,17 @@ struct BindingProbe: ParsableCommand {
             return a
         }
         guard !attrs.isEmpty else { throw CLIError("--attributes: name at least one attribute") }
-        let m = try EvaluationModel(path: model, ema: ema)
+        let m = try EvaluationModel(path: model, ema: ema, autoencoder: autoencoder)
         let (c, tokenizer, dit, render) = (m.config, m.tokenizer, m.dit, m.render)
         let ctx = try ComputeContext(threads: threads)
         let prompts = benchmarkPrompts(limit: limit), n = prompts.count
         // saveForBackward keeps every block's cross-attention queries and keys for the selectivity table.
         let acts = try ModelActivations(config: c, saveForBackward: true)
-        let x0 = try Tensor(zeros: [c.frames, c.height, c.width, 3]), xs = try Tensor(zeros: x0.shape)
+        // The model's clip (pixels, or a latent model's latents) and the rendered truth in [-1, 1] as
+        // pixels [F, H, W, 3]: the errors are always measured on pixels, so a latent model's are comparable.
+        let x0 = try Tensor(zeros: [c.frames, c.height, c.width, c.channels]), xs = try Tensor(zeros: x0.shape)
         let pred = try Tensor(zeros: x0.shape)
+        let truthPixels = try Tensor(zeros: [c.frames, render.height, render.width, 3])
         // [attribute][level] sums over prompts of the weighted x0 MSE with the true and the changed caption.
         var trueErr = [[Double]](repeating: [Double](repeating: 0, count: lv.count), count: attrs.count), swapErr = trueErr
         var example: [SceneAttribute: (String, String)] = [:]
@@ -61,8 +65,11 @@ struct BindingProbe: ParsableCommand {
         var attentionRows = 0.0
         for p in prompts {
             let frames = try renderPrompt(p, config: render, degradations: [])
+            let xp = truthPixels.floats
+            for i in 0..<xp.count { xp[i] = frames[i] * 2 - 1 }
+            let encoded = try m.codec.map { try $0.encode(ctx, clip: truthPixels).toArray() }
             let xv = x0.floats
-            for i in 0..<xv.count { xv[i] = frames[i] * 2 - 1 }
+            for i in 0..<xv.count { xv[i] = encoded?[i] ?? xp[i] }
             let coverage = try Renderer.objectCoverage(p.spec, config: render)   // [F, H, W]
             // Per-pixel squared x0 error (summed over the channels) of the prediction for `caption`, at every level.
             // The noise of a level is the same for every caption (and whatever the level list).
@@ -74,7 +81,8 @@ struct BindingProbe: ParsableCommand {
                     rng.fillGaussian(nv)
                     for i in 0..<nv.count { nv[i] = (1 - s) * xv[i] + s * nv[i] }
                     try dit.unpatchify(try dit.predict(ctx, noisy: xs, level: s, acts: acts), into: pred)
-                    let pv = pred.floats
+                    // The prediction as pixels in [-1, 1] (a latent model's decoded; a pixel model's as it is).
+                    let pv = m.codec == nil ? Array(pred.floats) : try m.frames(ctx, clip: pred).map { $0 * 2 - 1 }
                     if selectivity {
                         for b in 0..<c.depth {
                             let m = try Self.selectivity(q: acts.block(b).crossQ, kv: try acts.block(b).crossKV(acts.textLength, c.modelWidth),
@@ -85,7 +93,7 @@ struct BindingProbe: ParsableCommand {
                     }
                     return (0..<(pv.count / 3)).map { px in
                         var e: Float = 0
-                        for ch in 0..<3 { let d = pv[3 * px + ch] - xv[3 * px + ch]; e += d * d }
+                        for ch in 0..<3 { let d = pv[3 * px + ch] - xp[3 * px + ch]; e += d * d }
                         return e
                     }
                 }
@@ -151,10 +159,13 @@ struct BindingProbe: ParsableCommand {
         let tokens = try m.tokenizer.encode(caption, maxLength: c.maxTextTokens, addBos: true, addEos: true)
         try m.dit.encodeText(ctx, tokens: tokens, acts: acts)
         let frames = try renderPrompt(p, config: m.render, degradations: [])
-        let xs = try Tensor(zeros: [c.frames, c.height, c.width, 3])
+        let pixels = try Tensor(zeros: [c.frames, m.render.height, m.render.width, 3])
+        for i in 0..<pixels.count { pixels.floats[i] = frames[i] * 2 - 1 }
+        let truth = try m.codec.map { try $0.encode(ctx, clip: pixels) } ?? pixels   // [F, h, w, C]: what the model denoises
+        let xs = try Tensor(zeros: [c.frames, c.height, c.width, c.channels])
         var rng = SeededRandom(seed: p.seed &+ UInt64(s.bitPattern))
         rng.fillGaussian(xs.floats)
-        for i in 0..<xs.count { xs.floats[i] = (1 - s) * (frames[i] * 2 - 1) + s * xs.floats[i] }
+        for i in 0..<xs.count { xs.floats[i] = (1 - s) * truth.floats[i] + s * xs.floats[i] }
         try m.dit.predict(ctx, noisy: xs, level: s, acts: acts)
         let l = tokens.count, d = c.modelWidth, dh = c.headDim, scale = 1 / Float(dh).squareRoot()
         var md = "Cross-attention per text token, s = \(s): \"\(caption)\"\n\n| token | " + (0..<c.depth).map { "block \($0)" }.joined(separator: " | ") + " |\n|---|" + String(repeating: "---|", count: c.depth) + "\n"
