@@ -184,6 +184,32 @@ final class ShapeBenchTests: XCTestCase {
         XCTAssertTrue(set.allSatisfy { !$0.detailed.isEmpty && !$0.terse.isEmpty && $0.terse.count < $0.detailed.count })
     }
 
+    /// A prompt's captions rewritten for its own scene are its captions; for the scene with every shape
+    /// changed only the shape words differ (the rest of the caption is the same word for word, so the
+    /// lengths differ by at most the shape words' lengths); an edited caption is refused, not rewritten.
+    func testCaptionsRewrittenForAChangedSceneChangeOnlyThatAttribute() throws {
+        for p in BenchmarkSet.v1() {
+            let own = try p.captions(describing: p.spec)
+            XCTAssertEqual(own.detailed, p.detailed); XCTAssertEqual(own.terse, p.terse)
+        }
+        let phrases: [String] = ShapeKind.allCases.flatMap { Vocabulary.shapeWords($0) + Vocabulary.terseShapeWords($0) }
+        let shapeWords: [String] = phrases.flatMap { $0.split(separator: " ").map(String.init) } + ["five-pointed"]
+        func withoutShapeWords(_ s: String) -> [String] {
+            s.lowercased().split(whereSeparator: { $0 == " " || $0 == "," || $0 == "." }).map(String.init)
+                .filter { w in !shapeWords.contains(where: { $0.lowercased() == w || $0.lowercased() + "s" == w }) }
+        }
+        for p in Self.prompts {
+            var scene = p.spec
+            for i in scene.objects.indices { scene.objects[i].shape = .circle }
+            let changed = try p.captions(describing: scene)
+            XCTAssertEqual(withoutShapeWords(changed.detailed), withoutShapeWords(p.detailed), "\(p.detailed) -> \(changed.detailed)")
+            if p.spec.objects.contains(where: { $0.shape != .circle }) { XCTAssertNotEqual(changed.detailed, p.detailed) }
+        }
+        var edited = Self.prompts[0]
+        edited.detailed += " Now."
+        XCTAssertThrowsError(try edited.captions(describing: edited.spec))
+    }
+
     func testReportsAndInputValidation() throws {
         let r = BenchReport(reports: Self.cleanReports)
         let md = r.markdown()

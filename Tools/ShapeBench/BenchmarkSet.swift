@@ -13,6 +13,22 @@ public struct BenchmarkPrompt: Codable, Hashable, Sendable {
     public var detailed: String
     /// The terse prompt a person would type.
     public var terse: String
+
+    /// The generator the v1 set draws a prompt's detailed and then its terse caption from.
+    static func captionRNG(seed: UInt64) -> SplitMix64 { SplitMix64(seed: seed).derived(0xCA9) }
+
+    /// The detailed and terse captions this prompt's caption seed writes for `scene`: for a scene that
+    /// differs from `spec` in one attribute (e.g. `spec.changing(.shape)`), the prompt's own captions
+    /// with only that attribute's words changed. Throws when the prompt's captions are not the ones its
+    /// seed writes for its own scene (a hand-edited set), since they could not be rewritten word for word.
+    public func captions(describing scene: SceneSpec) throws -> (detailed: String, terse: String) {
+        var own = Self.captionRNG(seed: seed), other = own
+        guard Captioner.detailed(spec, using: &own) == detailed, Captioner.terse(spec, using: &own) == terse else {
+            throw ShapeWorldError.invalidSpec("\(id): its captions are not the ones its seed writes for its scene")
+        }
+        let d = Captioner.detailed(scene, using: &other)
+        return (d, Captioner.terse(scene, using: &other))
+    }
 }
 
 /// The fixed benchmark prompt set. `v1()` generates it deterministically; the same set is committed
@@ -53,7 +69,7 @@ public enum BenchmarkSet {
             }
             let s = spec ?? SceneSampler.place([first], background: bg, using: &rng)
                 ?? SceneSpec(objects: [first], background: bg)
-            var crng = SplitMix64(seed: seed).derived(0xCA9)
+            var crng = BenchmarkPrompt.captionRNG(seed: seed)
             let detailed = Captioner.detailed(s, using: &crng)
             let terse = Captioner.terse(s, using: &crng)
             out.append(BenchmarkPrompt(id: String(format: "bench-%04d", i), seed: seed, spec: s, detailed: detailed, terse: terse))

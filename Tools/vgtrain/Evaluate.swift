@@ -45,6 +45,8 @@ struct Evaluate: ParsableCommand {
     @Option(help: "Autoguidance: a weaker model (same clip shape and tokenizer) whose prompted prediction replaces the unprompted one in guidance.")
     var guideModel: String?
     @Flag(help: "Use the guide checkpoint's EMA weights.") var guideEma = false
+    @Option(help: "Negative caption (an experiment): guidance pushes away from the prompt's own caption with every object's shape word changed to this shape (circle, square, triangle, ring, star) instead of from the empty prompt, so it amplifies only what the shape words change.")
+    var negativeShape: String?
     @Option(help: "Threads.") var threads = 2
     @Option(help: "Output directory for the JSON reports and markdown tables.") var out: String
     @Option(help: "Write a contact sheet PNG of the first 8 prompts (detailed captions).") var sheet: String?
@@ -65,6 +67,10 @@ struct Evaluate: ParsableCommand {
         let ctx = try ComputeContext(threads: threads)
         let prompts = benchmarkPrompts(limit: limit)
         let empty: [Int32] = [BPETokenizer.bosID, BPETokenizer.eosID]
+        let negativeKind = try negativeShape.map { name -> ShapeKind in
+            guard let k = ShapeKind(rawValue: name) else { throw CLIError("--negative-shape: one of \(ShapeKind.allCases.map(\.rawValue).joined(separator: ", ")) (got \(name))") }
+            return k
+        }
         try makeDirectory(out)
         var tables: [String] = []
         var sheetStrips: [(rgb: [UInt8], width: Int, height: Int)] = []
@@ -78,7 +84,15 @@ struct Evaluate: ParsableCommand {
             for (i, p) in prompts.enumerated() {
                 let caption = level == "detailed" ? p.detailed : p.terse
                 let tokens = try tokenizer.encode(caption, maxLength: config.maxTextTokens, addBos: true, addEos: true)
-                let sampler = try FlowSampler(model: dit, context: ctx, prompt: tokens, empty: empty,
+                var negative = empty
+                if let negativeKind {
+                    var scene = p.spec
+                    for o in scene.objects.indices { scene.objects[o].shape = negativeKind }
+                    let rewritten = try p.captions(describing: scene)
+                    let text = level == "detailed" ? rewritten.detailed : rewritten.terse
+                    negative = try tokenizer.encode(text, maxLength: config.maxTextTokens, addBos: true, addEos: true)
+                }
+                let sampler = try FlowSampler(model: dit, context: ctx, prompt: tokens, empty: negative,
                                               options: .init(steps: steps, guidance: guidance, shift: shift ?? config.samplingShift, seed: p.seed,
                                                              stochasticity: stochasticity, guidanceInterval: interval,
                                                              parallelGuidance: parallelGuidance, guidanceRescale: guidanceRescale,
