@@ -225,6 +225,14 @@ final class ShapeBenchTests: XCTestCase {
         XCTAssertEqual(Set(table.keys), Set(Self.prompts.map { $0.spec.objects.count }))
         XCTAssertTrue(md.contains("| 1 prompted | 0 | "))
         XCTAssertTrue(md.contains("| objects found | 0 | 1 | 2 | 3 | 4 | 5 | 6+ |\n|---|---|---|---|---|---|---|---|\n"))
+        // Clean renders are judged as asked: every confusion row is all on its diagonal, one row per
+        // asked shape, and the rows count the shape checks.
+        let shapes = r.confusion("shape")
+        XCTAssertEqual(shapes.values.map { $0.values.reduce(0, +) }.reduce(0, +),
+                       r.reports.flatMap { $0.checks.filter { $0.attribute == "shape" } }.count)
+        for (asked, row) in shapes { XCTAssertEqual(row[asked], row.values.reduce(0, +), "\(asked): \(row)") }
+        XCTAssertTrue(md.contains("| shape (asked ↓, judged →) | "))
+        XCTAssertTrue(r.confusion("no-such-attribute").isEmpty)
         XCTAssertThrowsError(try ShapeBench.score(frames: [0, 1, 2], config: .standard, spec: Self.prompts[0].spec))
         var crowded = Self.prompts[0].spec
         crowded.objects = Array(repeating: crowded.objects[0], count: 40)

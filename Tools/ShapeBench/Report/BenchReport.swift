@@ -56,6 +56,20 @@ public struct BenchReport: Codable, Sendable {
         return table
     }
 
+    /// Asked against judged for one object attribute: `[expected: [observed: checks]]`, over every
+    /// matched object's check of `attribute` (e.g. "shape": how many asked stars were judged circles).
+    /// Computed, like `countTable`.
+    public func confusion(_ attribute: String) -> [String: [String: Int]] {
+        var table: [String: [String: Int]] = [:]
+        for r in reports {
+            for c in r.checks where c.attribute == attribute { table[c.expected, default: [:]][c.observed, default: 0] += 1 }
+        }
+        return table
+    }
+
+    /// The attributes whose confusion tables the markdown summary shows.
+    public static let confusionAttributes = ["shape", "size", "motion"]
+
     /// Columns of `countTable`: 0 to 5 objects found, then 6 or more.
     public static let countColumns = 7
 
@@ -85,6 +99,19 @@ public struct BenchReport: Codable, Sendable {
                 s += "| \(prompted) prompted | " + (table[prompted] ?? []).map(String.init).joined(separator: " | ") + " |\n"
             }
             s += "| all | " + (0..<BenchReport.countColumns).map { c in String(table.values.map { $0[c] }.reduce(0, +)) }.joined(separator: " | ") + " |\n"
+        }
+        for attribute in BenchReport.confusionAttributes {
+            let t = confusion(attribute)
+            guard !t.isEmpty else { continue }
+            let judged = Set(t.values.flatMap { $0.keys }).sorted()
+            s += "\n| \(attribute) (asked ↓, judged →) | " + judged.joined(separator: " | ") + " | right |\n|---|"
+            s += String(repeating: "---|", count: judged.count + 1) + "\n"
+            for asked in t.keys.sorted() {
+                let row = t[asked] ?? [:]
+                let total = row.values.reduce(0, +)
+                s += "| \(asked) | " + judged.map { String(row[$0] ?? 0) }.joined(separator: " | ")
+                s += " | \(row[asked] ?? 0) of \(total) |\n"
+            }
         }
         return s
     }
