@@ -16,6 +16,36 @@ import VGRuntime
 import VGFormat
 
 let args = CommandLine.arguments
+let usage = """
+    usage: vgbench [--quick] [--no-train] [--no-pack] [--pack-weights <model.safetensors>] [--hash]
+                   [--runtime <model.vgpk>]
+      --quick            fewer repetitions
+      --no-train         skip the training-step tables
+      --no-pack          skip the packed-model tables
+      --pack-weights M   pack these trained weights (not Gaussian ones) in the packed-model tables
+      --hash             xxHash64 throughput
+      --runtime M        end-to-end generation with a packed model (load, steps, cancel latency)
+    """
+/// Flags and the options that take a value; anything else is refused before any timing starts.
+let flags: Set<String> = ["--quick", "--no-train", "--no-pack", "--hash"]
+let valued: Set<String> = ["--pack-weights", "--runtime"]
+do {
+    var i = 1
+    while i < args.count {
+        let a = args[i]
+        if a == "--help" || a == "-h" { print(usage); exit(0) }
+        if valued.contains(a) {
+            guard i + 1 < args.count, !args[i + 1].hasPrefix("--") else {
+                FileHandle.standardError.write(Data("vgbench: \(a) needs a value\n\(usage)\n".utf8)); exit(2)
+            }
+            i += 2; continue
+        }
+        guard flags.contains(a) else {
+            FileHandle.standardError.write(Data("vgbench: unknown argument '\(a)'\n\(usage)\n".utf8)); exit(2)
+        }
+        i += 1
+    }
+}
 let quick = args.contains("--quick")
 let minSeconds = quick ? 0.15 : 0.5
 
