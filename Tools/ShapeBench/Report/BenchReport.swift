@@ -104,7 +104,7 @@ public struct BenchReport: Codable, Sendable {
             let t = confusion(attribute)
             guard !t.isEmpty else { continue }
             let judged = Set(t.values.flatMap { $0.keys }).sorted()
-            s += "\n| \(attribute) (asked ↓, judged →) | " + judged.joined(separator: " | ") + " | right |\n|---|"
+            s += "\n| \(attribute) (asked ↓, judged →) | " + judged.joined(separator: " | ") + " | correct |\n|---|"
             s += String(repeating: "---|", count: judged.count + 1) + "\n"
             for asked in t.keys.sorted() {
                 let row = t[asked] ?? [:]
