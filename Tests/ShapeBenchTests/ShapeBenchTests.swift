@@ -233,6 +233,13 @@ final class ShapeBenchTests: XCTestCase {
         for (asked, row) in shapes { XCTAssertEqual(row[asked], row.values.reduce(0, +), "\(asked): \(row)") }
         XCTAssertTrue(md.contains("| shape (asked ↓, judged →) | "))
         XCTAssertTrue(r.confusion("no-such-attribute").isEmpty)
+        XCTAssertFalse(shapes.isEmpty)
+        // A wrong verdict lands off the diagonal and shows in the markdown row and its correct count.
+        var wrong = Self.cleanReports[0]
+        wrong.checks = [AttributeCheck(attribute: "shape", object: 0, expected: "star", observed: "circle", correct: false)]
+        let w = BenchReport(reports: [wrong])
+        XCTAssertEqual(w.confusion("shape"), ["star": ["circle": 1]])
+        XCTAssertTrue(w.markdown().contains("| shape (asked ↓, judged →) | circle | correct |\n|---|---|---|\n| star | 1 | 0 of 1 |\n"), w.markdown())
         XCTAssertThrowsError(try ShapeBench.score(frames: [0, 1, 2], config: .standard, spec: Self.prompts[0].spec))
         var crowded = Self.prompts[0].spec
         crowded.objects = Array(repeating: crowded.objects[0], count: 40)
