@@ -1,20 +1,35 @@
 import ArgumentParser
 import Foundation
 import VGFormat
+import VGModel
 import VGTraining
 
 /// `vgtrain export`: a training checkpoint's weights (EMA by default) as f16 safetensors with the
-/// config and tokenizer — the file later stages start from and `vgpack` converts.
+/// config and tokenizer — the file later stages start from and `vgpack` converts. With `--frames`
+/// the weights move to another clip length (`ClipLength.reframe`): short clips for image-like
+/// training, and back.
 struct Export: ParsableCommand {
     static let configuration = CommandConfiguration(abstract: "Write a checkpoint's EMA (or raw) weights as f16 safetensors.")
-    @Option(help: "Training checkpoint (.safetensors).") var checkpoint: String
+    @Option(help: "Training checkpoint (.safetensors); with --raw also exported weights.") var checkpoint: String
     @Option(name: .shortAndLong, help: "Output .safetensors.") var output: String
     @Flag(help: "Export the raw weights instead of the EMA.") var raw = false
     @Flag(help: "Keep f32 instead of f16.") var f32 = false
+    @Option(help: "Write the weights for clips of this many frames (the video position table is cut or, with --position-from, rebuilt).") var frames: Int?
+    @Option(help: "With --frames longer than the weights' clips: exported weights of that length whose position rows the new table starts from (plus what training changed in the matching rows).") var positionFrom: String?
 
     func run() throws {
         let file = try SafeTensorsFile(contentsOf: URL(fileURLWithPath: checkpoint))
-        let (config, params) = try TrainingCheckpoint.loadWeights(file, prefix: raw ? "" : "ema.")
+        var (config, params) = try TrainingCheckpoint.loadWeights(file, prefix: raw ? "" : "ema.")
+        if positionFrom != nil && frames == nil { throw CLIError("--position-from goes with --frames") }
+        if let frames {
+            let reference = try positionFrom.map { path -> ParameterSet in
+                do { return try TrainingCheckpoint.loadWeights(try SafeTensorsFile(contentsOf: URL(fileURLWithPath: path))).1 } catch {
+                    throw CLIError("--position-from \(path): \(error)")
+                }
+            }
+            do { params = try ClipLength.reframe(params, frames: frames, reference: reference) } catch { throw CLIError("--frames: \(error)") }
+            config = params.config
+        }
         var extra: [String: String] = [:]
         for k in ["vgrt.step"] { if let v = file.metadata[k] { extra[k] = v } }
         extra["vgrt.weights"] = raw ? "raw" : "ema"
