@@ -249,12 +249,31 @@ public struct LatentCodec: @unchecked Sendable {
         return z
     }
 
-    /// The clip `[F, H, W, 3]` (values about [-1, 1]) of normalised latents `[F, h, w, C]`.
+    /// Frames decoded together by `decode`: the decoder's im2col buffers grow with the frames in a
+    /// call (about 6 MB a frame for ae1), so a whole 16-frame clip at once holds ~100 MB that are
+    /// touched once; two frames at a time keep them small and warm in memory.
+    public static let decodeChunk = 2
+
+    /// The clip `[F, H, W, 3]` (values about [-1, 1]) of normalised latents `[F, h, w, C]`, decoded
+    /// `decodeChunk` frames at a time (each frame is decoded on its own, so the result does not depend on it).
     public func decode(_ ctx: ComputeContext, latents: Tensor) throws -> Tensor {
-        let z = try Tensor.uninitialized(latents.shape), src = latents.floats, v = z.floats, c = mean.count
-        guard latents.shape.last == c else { throw ModelError.badInput("latents \(latents.shape): \(c) channels expected") }
-        for i in 0..<v.count { v[i] = src[i] * std[i % c] + mean[i % c] }
-        return try autoencoder.decode(ctx, latents: z)
+        let c = mean.count, a = autoencoder.config
+        guard latents.shape.count == 4, latents.shape[0] > 0, latents.shape.last == c else {
+            throw ModelError.badInput("latents \(latents.shape): [F > 0, h, w, \(c)] expected")
+        }
+        let frames = latents.shape[0], perLatent = latents.count / frames, perFrame = a.height * a.width * 3
+        let out = try Tensor.uninitialized([frames, a.height, a.width, 3])
+        let src = latents.floats, dst = out.floats
+        var f0 = 0
+        while f0 < frames {
+            let n = min(Self.decodeChunk, frames - f0)
+            let z = try Tensor.uninitialized([n] + Array(latents.shape.dropFirst())), v = z.floats
+            for i in 0..<v.count { v[i] = src[f0 * perLatent + i] * std[i % c] + mean[i % c] }
+            let px = try autoencoder.decode(ctx, latents: z)   // held here: its storage must outlive the copy
+            withExtendedLifetime(px) { (dst.baseAddress! + f0 * perFrame).update(from: px.floats.baseAddress!, count: n * perFrame) }
+            f0 += n
+        }
+        return out
     }
 }
 

@@ -45,6 +45,29 @@ final class AutoencoderTests: XCTestCase {
         XCTAssertEqual(try ae.decode(ctx, latents: try Tensor(zeros: [3, 2, 2, 2])).shape, [3, 8, 8, 3])
     }
 
+    /// The codec decodes a few frames at a time: the same frames as the autoencoder's decode of the
+    /// whole clip after de-normalising, for clip lengths around and off the chunk size; bad latents are refused.
+    func testCodecDecodesInChunksLikeTheWholeClip() throws {
+        let params = try LatentAutoencoder.zeroParameters(tiny)
+        var r = SeededRandom(seed: 21)
+        for (_, t) in params.sorted(by: { $0.key < $1.key }) { r.fillGaussian(t.floats, scale: 0.4) }
+        let ae = try LatentAutoencoder(config: tiny, parameters: params)
+        let codec = try LatentCodec(autoencoder: ae, mean: [0.5, -0.25], std: [2, 0.5])
+        let ctx = try ComputeContext(threads: 1)
+        for frames in [1, LatentCodec.decodeChunk, LatentCodec.decodeChunk + 1, 5] {
+            let z = try gaussian([frames, 2, 2, 2], UInt64(30 + frames))
+            let raw = try Tensor(zeros: z.shape)
+            for i in 0..<z.count { raw.floats[i] = z.floats[i] * codec.std[i % 2] + codec.mean[i % 2] }
+            let whole = try ae.decode(ctx, latents: raw).toArray(), chunked = try codec.decode(ctx, latents: z)
+            XCTAssertEqual(chunked.shape, [frames, 8, 8, 3])
+            let err = zip(whole, chunked.toArray()).map { abs($0 - $1) }.max() ?? 0
+            XCTAssertLessThan(err, 1e-5, "\(frames) frames")
+        }
+        XCTAssertThrowsError(try codec.decode(ctx, latents: try Tensor(zeros: [2, 2, 2, 3])))
+        XCTAssertThrowsError(try codec.decode(ctx, latents: try Tensor(zeros: [2, 2, 3, 2])))
+        XCTAssertThrowsError(try codec.decode(ctx, latents: try Tensor(zeros: [4, 2])))
+    }
+
     /// The training loss (squared error + outline term + latent penalty, with fixed latent noise)
     /// against central differences at sampled entries of every parameter.
     func testTrainingLossGradientMatchesCentralDifferences() throws {
