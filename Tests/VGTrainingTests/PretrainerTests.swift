@@ -247,7 +247,7 @@ final class PretrainerTests: XCTestCase {
 
     /// A warm start may move a pixel model onto latent clips with the same token grid: every tensor but
     /// the patch embedding and the final linear is the file's, the final linear starts at zero, and
-    /// training runs; another token grid is refused.
+    /// training runs; finer patches also start the position table afresh; another clip length is refused.
     func testWarmStartMovesToLatentClips() throws {
         let base = FileManager.default.temporaryDirectory.appendingPathComponent("latent-\(UUID().uuidString)")
         defer { try? FileManager.default.removeItem(at: base) }
@@ -266,10 +266,24 @@ final class PretrainerTests: XCTestCase {
         XCTAssertGreaterThan(try fresh.params.tensor("patch_embed.weight").toArray().map { abs($0) }.max()!, 0)
         let trained = try Pretrainer(options: o, source: LatentBarsSource(), directory: base.appendingPathComponent("c")).run()
         XCTAssertEqual(trained.optimizer.step, 2)
-        var other = o
-        other.model.height = 8; other.model.width = 8   // a 2 x 4 x 4 grid, not the file's 2 x 2 x 2
-        XCTAssertThrowsError(try Pretrainer(options: other, source: LatentBarsSource(), directory: base.appendingPathComponent("d")).run()) {
-            XCTAssertTrue("\($0)".contains("token grid"), "\($0)")
+        // Finer patches: a 2 x 4 x 4 token grid instead of the file's 2 x 2 x 2. The blocks carry over;
+        // the video position table starts as a fresh model's (the 3-D sin-cos of the new grid).
+        var finer = o
+        finer.model.patchH = 1; finer.model.patchW = 1
+        let moved = try Pretrainer(options: finer, source: LatentBarsSource(), directory: base.appendingPathComponent("d")).run(shouldStop: { true })
+        for name in file.names where !["patch_embed.weight", "final.linear.weight", "final.linear.bias", "pos_embedding"].contains(name) {
+            XCTAssertEqual(try moved.params.tensor(name).toArray(), try file.tensor(name).toArray(), name)
+        }
+        let freshModel = try ParameterSet(config: finer.model)
+        try FlowMatchingTrainer.initialize(freshModel, seed: 1)
+        XCTAssertEqual(try moved.params.tensor("pos_embedding").shape, [32, 16])
+        XCTAssertEqual(try moved.params.tensor("pos_embedding").toArray(), try freshModel.tensor("pos_embedding").toArray())
+        XCTAssertEqual(try Pretrainer(options: finer, source: LatentBarsSource(), directory: base.appendingPathComponent("e")).run().optimizer.step, 2)
+        // Another clip length is not a patch change (that is `ClipLength.reframe`'s job): refused.
+        var longer = finer
+        longer.model.frames = 8
+        XCTAssertThrowsError(try Pretrainer(options: longer, source: LatentBarsSource(), directory: base.appendingPathComponent("f")).run()) {
+            XCTAssertTrue("\($0)".contains("keeps the frames"), "\($0)")
         }
     }
 

@@ -214,13 +214,15 @@ public final class Pretrainer {
                 same.refinerChannels = c.refinerChannels
                 same.refinerFeatures = c.refinerFeatures
                 same.depth = c.depth
-                // A model moved onto another clip representation with the same token grid (RGB pixels
-                // to a latent autoencoder's grid): everything but the patch embedding and the final
-                // linear carries over.
+                // A model moved onto another clip representation (RGB pixels to a latent autoencoder's
+                // grid) or other patches: everything but the patch embedding and the final linear
+                // carries over; with another token grid (finer patches) the video position table
+                // starts as a fresh model's too (the rotary table follows the config by itself).
                 let newInputs = (fc.channels, fc.height, fc.width, fc.patchH, fc.patchW) != (c.channels, c.height, c.width, c.patchH, c.patchW)
+                let newGrid = fc.grid != c.grid
                 if newInputs {
-                    guard fc.grid == c.grid, fc.refinerChannels == 0, c.refinerChannels == 0 else {
-                        throw ModelError.invalidConfig("\(path): another clip representation needs the same token grid and no output refiner")
+                    guard fc.refinerChannels == 0, c.refinerChannels == 0, fc.patchT == c.patchT, fc.frames == c.frames else {
+                        throw ModelError.invalidConfig("\(path): another clip representation or patch keeps the frames and the temporal patch and needs no output refiner")
                     }
                     same.channels = c.channels; same.height = c.height; same.width = c.width; same.patchH = c.patchH; same.patchW = c.patchW
                 }
@@ -256,7 +258,8 @@ public final class Pretrainer {
                     }
                     // With new clip inputs the patch embedding and the final linear start as a fresh
                     // model's (the final linear at zero: the start predicts the latents' mean).
-                    let reshaped: Set<String> = newInputs ? ["patch_embed.weight", "final.linear.weight", "final.linear.bias"] : []
+                    var reshaped: Set<String> = newInputs ? ["patch_embed.weight", "final.linear.weight", "final.linear.bias"] : []
+                    if newGrid { reshaped.insert("pos_embedding") }
                     for name in fp.names where name != textPositions && !(name == widenedConv1 && fc.refinerFeatures != c.refinerFeatures)
                         && !reshaped.contains(name) {
                         try p.set(renamed(name), from: try fp.tensor(name))
@@ -276,6 +279,7 @@ public final class Pretrainer {
                         try startFresh("patch_embed.weight", seed: 0x1A7E)
                         try startFresh("final.linear.", seed: 0x1A7F)
                     }
+                    if newGrid && c.videoPositionEmbedding { try startFresh("pos_embedding", seed: 0x1A80) }
                     if stride > 1 {
                         for j in 0..<c.depth where j % stride != 0 {
                             try startFresh("blocks.\(j).", seed: 0xDE9E)
