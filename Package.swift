@@ -75,7 +75,7 @@ let package = Package(
         // Backward passes, optimisers and the training loop (autograd-free, llm.c style).
         .target(name: "VGTraining", dependencies: ["VGModel", "VGCore", "VGFormat", "VGText", "CBLAS"], path: "Tools/VGTraining"),
 
-        .executableTarget(name: "vgpack", dependencies: ["VGPack", "VGCore",
+        .executableTarget(name: "vgpack", dependencies: ["VGPack", "VGCore", "VGFormat", "VGModel",
                                                         .product(name: "ArgumentParser", package: "swift-argument-parser")],
                           path: "Tools/vgpack"),
 

@@ -75,7 +75,8 @@ public final class LoadedModel: @unchecked Sendable {
             let pool = threads > 1 ? try ThreadPool(threads: threads) : nil
             dit = try VideoDiT(weights: try reader.modelWeights(pool: pool))
             codec = try reader.latentCodec()
-            sampler = reader.header.metadata.sampler ?? SamplerDefaults()
+            // A file without sampler defaults samples on the grid its model was trained for.
+            sampler = reader.header.metadata.sampler ?? SamplerDefaults(shift: dit.config.samplingShift)
         } catch { throw RuntimeError.wrap(error) }
     }
 }

@@ -91,6 +91,25 @@ final class LatentPackTests: XCTestCase {
         XCTAssertEqual(Set(video.frames.rgb).count > 8, true, "decoded frames should not be flat")
     }
 
+    /// A file without sampler defaults samples on the grid its model was trained for (the config's
+    /// `samplingShift`), not on a fixed shift; a file with defaults keeps its own.
+    func testSamplerShiftDefaultsToTheModelsOwn() throws {
+        let dir = try tempDir(); defer { try? FileManager.default.removeItem(at: dir) }
+        var config = latentConfig
+        config.samplingShift = 2
+        let (model, aeURL, _) = try write(dir, model: config, ae: ae)
+        var o = VGPKConverter.Options(); o.autoencoder = aeURL
+        let bare = dir.appendingPathComponent("bare.vgpk")
+        _ = try VGPKConverter.convert(input: model, output: bare, options: o)
+        XCTAssertNil(try VGPKReader(contentsOf: bare).header.metadata.sampler)
+        XCTAssertEqual(try LoadedModel(path: bare.path).sampler.shift, 2)
+        o.sampler = SamplerDefaults(steps: 7, guidance: 1.5, shift: 4)
+        let withDefaults = dir.appendingPathComponent("defaults.vgpk")
+        _ = try VGPKConverter.convert(input: model, output: withDefaults, options: o)
+        let loaded = try LoadedModel(path: withDefaults.path)
+        XCTAssertEqual(loaded.sampler.shift, 4); XCTAssertEqual(loaded.sampler.steps, 7)
+    }
+
     func testLatentPairingErrors() throws {
         let dir = try tempDir(); defer { try? FileManager.default.removeItem(at: dir) }
         func convert(_ model: URL, _ ae: URL?) throws {

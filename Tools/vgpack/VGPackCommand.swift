@@ -1,6 +1,8 @@
 import ArgumentParser
 import Foundation
 import VGCore
+import VGFormat
+import VGModel
 import VGPack
 
 /// vgpack: converts checkpoints (safetensors) into packed .vgpk models, and inspects and verifies them.
@@ -45,6 +47,7 @@ struct Convert: ParsableCommand {
     @Option(help: "zstd level of the chunks (1-19; 3 is near the entropy bound on quantised weights).") var zstdLevel: Int32 = 3
     @Option(help: "Sampler default: steps.") var steps: Int?
     @Option(help: "Sampler default: guidance weight.") var guidance: Float?
+    @Option(help: "Sampler default: the grid's shift (default: the model config's samplingShift, else 3).") var shift: Float?
     @Flag(help: "Mark the model as a distilled few-step student.") var distilled = false
     @Option(help: "Provenance: a stage that made this model (repeatable).") var stage: [String] = []
     @Option(help: "Provenance: source commit.") var sourceCommit: String?
@@ -54,6 +57,7 @@ struct Convert: ParsableCommand {
     func validate() throws {
         guard (1...19).contains(zstdLevel) else { throw ValidationError("--zstd-level must be 1...19") }
         for k in keep { guard parseKeep(k) != nil else { throw ValidationError("--keep takes PATTERN=TYPE, got \(k)") } }
+        if let shift { guard shift.isFinite, shift > 0 else { throw ValidationError("--shift must be a positive number, got \(shift)") } }
     }
 
     func run() throws {
@@ -62,8 +66,9 @@ struct Convert: ParsableCommand {
         o.keep = keep.compactMap(parseKeep)
         o.enhancer = enhancer.map { URL(fileURLWithPath: $0) }
         o.autoencoder = autoencoder.map { URL(fileURLWithPath: $0) }
-        if steps != nil || guidance != nil || distilled {
-            o.sampler = SamplerDefaults(steps: steps ?? (distilled ? 4 : 50), guidance: guidance ?? (distilled ? 1 : 5), shift: 3, distilled: distilled)
+        if steps != nil || guidance != nil || shift != nil || distilled {
+            o.sampler = SamplerDefaults(steps: steps ?? (distilled ? 4 : 50), guidance: guidance ?? (distilled ? 1 : 5),
+                                        shift: shift ?? Self.configShift(input), distilled: distilled)
         }
         if !stage.isEmpty || sourceCommit != nil { o.provenance = Provenance(stages: stage, sourceCommit: sourceCommit) }
         do {
@@ -71,6 +76,14 @@ struct Convert: ParsableCommand {
             let types = s.types.sorted { $0.key.rawValue < $1.key.rawValue }.map { "\($0.value) \($0.key.rawValue)" }.joined(separator: ", ")
             print("\(output): \(s.tensors) tensors (\(types)), \(s.outputBytes) bytes (\(String(format: "%.1f", 100 * Double(s.outputBytes) / Double(max(s.inputBytes, 1))))% of the input)")
         } catch { throw fail(error) }
+    }
+
+    /// The sampling shift in a checkpoint's config (`vgrt.config`), or 3 when there is none; an
+    /// unreadable file is left to the converter, which names what is wrong with it.
+    static func configShift(_ path: String) -> Float {
+        guard let file = try? SafeTensorsFile(contentsOf: URL(fileURLWithPath: path)), let json = file.metadata["vgrt.config"],
+              let config = try? JSONDecoder().decode(ModelConfig.self, from: Data(json.utf8)) else { return 3 }
+        return config.samplingShift
     }
 
     func parseKeep(_ s: String) -> (pattern: String, type: VGPKType)? {
