@@ -16,6 +16,8 @@ struct Export: ParsableCommand {
     @Flag(help: "Keep f32 instead of f16.") var f32 = false
     @Option(help: "Write the weights for clips of this many frames (the video position table is cut or, with --position-from, rebuilt).") var frames: Int?
     @Option(help: "With --frames longer than the weights' clips: exported weights of that length whose position rows the new table starts from (plus what training changed in the matching rows).") var positionFrom: String?
+    @Flag(help: "Write the DiT at twice the width and heads, computing what it computed (ModelWidth.doubled); the text encoder keeps its width.") var doubleWidth = false
+    @Option(help: "With --double-width: Gaussian noise on each weight matrix, as a share of its RMS, so that the copies can learn apart.") var widthNoise: Float = 0.01
 
     func run() throws {
         let file = try SafeTensorsFile(contentsOf: URL(fileURLWithPath: checkpoint))
@@ -28,6 +30,10 @@ struct Export: ParsableCommand {
                 }
             }
             do { params = try ClipLength.reframe(params, frames: frames, reference: reference) } catch { throw CLIError("--frames: \(error)") }
+            config = params.config
+        }
+        if doubleWidth {
+            do { params = try ModelWidth.doubled(params, noise: widthNoise) } catch { throw CLIError("--double-width: \(error)") }
             config = params.config
         }
         var extra: [String: String] = [:]
