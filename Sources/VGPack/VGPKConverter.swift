@@ -132,8 +132,10 @@ extension VGPKConverter {
 }
 
 /// Reads the `vgrt.config` metadata entry (the same key VGTraining writes).
-enum TrainingCheckpointConfig {
-    static func read(_ file: SafeTensorsFile) throws -> ModelConfig {
+public enum TrainingCheckpointConfig {
+    /// The validated model config of a checkpoint or weights export.
+    /// - Throws: `ModelError` when the entry is missing, malformed or invalid.
+    public static func read(_ file: SafeTensorsFile) throws -> ModelConfig {
         guard let s = file.metadata["vgrt.config"] else { throw ModelError.badParameter("\(file.fileName): no vgrt.config") }
         let c: ModelConfig
         do { c = try JSONDecoder().decode(ModelConfig.self, from: Data(s.utf8)) }

@@ -17,8 +17,8 @@ public enum ModelWidth {
     enum Axis {
         /// Unchanged (e.g. the patch values, the text width).
         case fixed
-        /// `count` slices of `n` values each, every slice doubled: s·2n + j reads s·n + (j mod n).
-        case slices(count: Int, n: Int)
+        /// Slices of `n` values each (as many as the axis holds), every slice doubled: s·2n + j reads s·n + (j mod n).
+        case slices(of: Int)
     }
 
     /// Returns `params` widened to twice the model width and heads (the text encoder unchanged).
@@ -30,8 +30,8 @@ public enum ModelWidth {
         var wide = c
         wide.modelWidth = 2 * c.modelWidth; wide.heads = 2 * c.heads
         let out = try ParameterSet(config: wide)
-        let d = c.modelWidth, hid = c.mlpRatio * d, s = c.adaLNSlices
-        let dup = Axis.slices(count: 1, n: d)
+        let d = c.modelWidth, hid = c.mlpRatio * d
+        let dup = Axis.slices(of: d)
         var rng = SeededRandom(seed: seed)
         for name in out.names {
             let old = try params.tensor(name), new = try out.tensor(name)
@@ -45,33 +45,33 @@ public enum ModelWidth {
             case "patch_embed.weight", "time_mlp.fc1.weight", "text_pool.weight", "context_proj.weight":
                 (rows, cols, halve) = (dup, .fixed, false)
             case "adaln.weight":
-                (rows, cols, halve) = (.slices(count: s, n: d), dup, true)
+                (rows, cols, halve) = (.slices(of: d), dup, true)
             case "adaln.bias":
-                (rows, cols, halve) = (.slices(count: s, n: d), .fixed, false)
+                (rows, cols, halve) = (.slices(of: d), .fixed, false)
             case "final.adaln.weight":
-                (rows, cols, halve) = (.slices(count: 2, n: d), dup, true)
+                (rows, cols, halve) = (.slices(of: d), dup, true)
             case "final.adaln.bias":
-                (rows, cols, halve) = (.slices(count: 2, n: d), .fixed, false)
+                (rows, cols, halve) = (.slices(of: d), .fixed, false)
             case "final.linear.weight":
                 (rows, cols, halve) = (.fixed, dup, true)
             case "final.linear.bias":
                 (rows, cols, halve) = (.fixed, .fixed, false)
             case _ where name.hasSuffix(".adaln_table"):
-                (rows, cols, halve) = (.slices(count: s, n: d), .fixed, false)
+                (rows, cols, halve) = (.slices(of: d), .fixed, false)
             case _ where name.hasSuffix(".attn.qkv.weight"):
-                (rows, cols, halve) = (.slices(count: 3, n: d), dup, true)
+                (rows, cols, halve) = (.slices(of: d), dup, true)
             case _ where name.hasSuffix(".attn.qkv.bias"):
-                (rows, cols, halve) = (.slices(count: 3, n: d), .fixed, false)
+                (rows, cols, halve) = (.slices(of: d), .fixed, false)
             case _ where name.hasSuffix(".cross.kv.weight"):
-                (rows, cols, halve) = (.slices(count: 2, n: d), dup, true)
+                (rows, cols, halve) = (.slices(of: d), dup, true)
             case _ where name.hasSuffix(".cross.kv.bias"):
-                (rows, cols, halve) = (.slices(count: 2, n: d), .fixed, false)
+                (rows, cols, halve) = (.slices(of: d), .fixed, false)
             case _ where name.hasSuffix(".mlp.fc1.weight"):
-                (rows, cols, halve) = (.slices(count: 1, n: hid), dup, true)
+                (rows, cols, halve) = (.slices(of: hid), dup, true)
             case _ where name.hasSuffix(".mlp.fc1.bias"):
-                (rows, cols, halve) = (.slices(count: 1, n: hid), .fixed, false)
+                (rows, cols, halve) = (.slices(of: hid), .fixed, false)
             case _ where name.hasSuffix(".mlp.fc2.weight"):
-                (rows, cols, halve) = (dup, .slices(count: 1, n: hid), true)
+                (rows, cols, halve) = (dup, .slices(of: hid), true)
             case _ where name.hasSuffix(".weight") && new.shape.count == 2:
                 // d x d linears of the blocks and the time MLP's second layer: both sides doubled.
                 (rows, cols, halve) = (dup, dup, true)
@@ -84,7 +84,7 @@ public enum ModelWidth {
             func source(_ i: Int, _ axis: Axis) -> Int {
                 switch axis {
                 case .fixed: return i
-                case let .slices(_, n): return (i / (2 * n)) * n + (i % (2 * n)) % n
+                case let .slices(n): return (i / (2 * n)) * n + (i % (2 * n)) % n
                 }
             }
             let o = old.floats, w = new.floats, scale: Float = halve ? 0.5 : 1

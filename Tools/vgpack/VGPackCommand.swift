@@ -81,9 +81,7 @@ struct Convert: ParsableCommand {
     /// The sampling shift in a checkpoint's config (`vgrt.config`), or 3 when there is none; an
     /// unreadable file is left to the converter, which names what is wrong with it.
     static func configShift(_ path: String) -> Float {
-        guard let file = try? SafeTensorsFile(contentsOf: URL(fileURLWithPath: path)), let json = file.metadata["vgrt.config"],
-              let config = try? JSONDecoder().decode(ModelConfig.self, from: Data(json.utf8)) else { return 3 }
-        return config.samplingShift
+        (try? TrainingCheckpointConfig.read(SafeTensorsFile(contentsOf: URL(fileURLWithPath: path))))?.samplingShift ?? 3
     }
 
     func parseKeep(_ s: String) -> (pattern: String, type: VGPKType)? {
