@@ -96,12 +96,16 @@ struct MakeShard: ParsableCommand {
     @Option(help: "Number of clips.") var count = 100
     @Option(help: "Stream seed (clip i depends only on seed and i).") var seed: UInt64 = 0
     @Option(help: "Share of clips given 1-2 random degradations of strength 0.2-0.8.") var degradedShare: Float = 0
+    @Option(help: "Most objects per scene (1-\(SceneSpec.maxObjects)); 1 gives single-object scenes, as `pretrain --max-objects 1`.") var maxObjects = SceneSpec.maxObjects
+    @Option(help: "Share of non-round objects shown upright (rotation 0), as `pretrain --upright-share`.") var uprightShare: Float = 0
     @OptionGroup var geometry: GeometryOptions
 
     func run() throws {
         let config = try geometry.validated()
         guard count >= 1, count <= 1_000_000 else { throw CLIError("--count must be in 1...1000000") }
-        let stream = ClipStream(config: config, seed: seed, degradedShare: degradedShare)
+        guard (1...SceneSpec.maxObjects).contains(maxObjects) else { throw CLIError("--max-objects: 1...\(SceneSpec.maxObjects) (got \(maxObjects))") }
+        guard (0...1).contains(degradedShare), (0...1).contains(uprightShare) else { throw CLIError("--degraded-share and --upright-share are shares in [0, 1]") }
+        let stream = ClipStream(config: config, seed: seed, degradedShare: degradedShare, maxObjects: maxObjects, uprightShare: uprightShare)
         let records: [ShardRecord]
         do { records = try stream.records(0..<count) } catch { throw CLIError("\(error)") }
         do { try Shard.write(records, config: config, to: out) } catch { throw CLIError("\(error)") }
