@@ -70,6 +70,15 @@ public struct ModelConfig: Codable, Equatable, Sendable {
     /// works on latents (`LatentAutoencoder`; then `height` and `width` are the latent grid's, and the
     /// autoencoder turns frames into that clip and back; docs/DESIGN-NOTES.md "A latent autoencoder").
     public var channels: Int = 3
+    /// Classes K of the token shape head, 0 for none (the default, and what configs stored before it
+    /// existed decode as). A training-only auxiliary: with K > 0 the parameter set holds a linear map
+    /// `aux.shape_head` from the output of block `shapeHeadBlock` ([T, D]) to K logits per token, and
+    /// the trainer asks it, with a cross-entropy loss, which shape each object token shows (labels
+    /// from the rendered scene). The forward never reads it; exports for the runtime drop it
+    /// (docs/DESIGN-NOTES.md "A token shape head").
+    public var shapeHeadClasses: Int = 0
+    /// The block whose output the token shape head reads, in 0..<depth.
+    public var shapeHeadBlock: Int = 0
 
     public init(frames: Int = 16, height: Int = 64, width: Int = 64, patchT: Int = 2, patchH: Int = 8, patchW: Int = 8,
                 modelWidth: Int = 192, depth: Int = 4, heads: Int = 4, mlpRatio: Int = 4, timeFrequencies: Int = 128,
@@ -92,7 +101,7 @@ public struct ModelConfig: Codable, Equatable, Sendable {
     enum CodingKeys: String, CodingKey {
         case frames, height, width, patchT, patchH, patchW, modelWidth, depth, heads, mlpRatio, timeFrequencies
         case vocabSize, maxTextTokens, textWidth, textDepth, textHeads, samplingShift, minNoiseLevel, videoPositionEmbedding
-        case crossAttentionGate, refinerChannels, refinerFeatures, channels
+        case crossAttentionGate, refinerChannels, refinerFeatures, channels, shapeHeadClasses, shapeHeadBlock
     }
 
     /// Decodes configs written before `videoPositionEmbedding` or `crossAttentionGate` existed too
@@ -115,9 +124,11 @@ public struct ModelConfig: Codable, Equatable, Sendable {
         refinerChannels = try k.decodeIfPresent(Int.self, forKey: .refinerChannels) ?? 0
         refinerFeatures = try k.decodeIfPresent(Int.self, forKey: .refinerFeatures) ?? 0
         channels = try k.decodeIfPresent(Int.self, forKey: .channels) ?? 3
+        shapeHeadClasses = try k.decodeIfPresent(Int.self, forKey: .shapeHeadClasses) ?? 0
+        shapeHeadBlock = try k.decodeIfPresent(Int.self, forKey: .shapeHeadBlock) ?? 0
     }
 
-    /// Encodes every field; `refinerChannels` and `refinerFeatures` only when they are not 0 and
+    /// Encodes every field; `refinerChannels`, `refinerFeatures` and the shape head only when they are not 0 and
     /// `channels` only when it is not 3, so a config without them is written exactly as before the
     /// fields existed.
     public func encode(to encoder: Encoder) throws {
@@ -133,6 +144,9 @@ public struct ModelConfig: Codable, Equatable, Sendable {
         if refinerChannels != 0 { try k.encode(refinerChannels, forKey: .refinerChannels) }
         if refinerFeatures != 0 { try k.encode(refinerFeatures, forKey: .refinerFeatures) }
         if channels != 3 { try k.encode(channels, forKey: .channels) }
+        if shapeHeadClasses != 0 {
+            try k.encode(shapeHeadClasses, forKey: .shapeHeadClasses); try k.encode(shapeHeadBlock, forKey: .shapeHeadBlock)
+        }
     }
 
     /// Token grid (t, y, x) and count T.
@@ -172,6 +186,9 @@ public struct ModelConfig: Codable, Equatable, Sendable {
         try need(refinerFeatures == 0 || refinerChannels > 0, "refinerFeatures needs an output refiner (refinerChannels > 0)")
         try need((1...256).contains(channels), "channels must be in 1...256")
         try need(channels == 3 || refinerChannels == 0, "the output refiner works on RGB clips (channels 3)")
+        try need((0...64).contains(shapeHeadClasses), "shapeHeadClasses must be in 0...64")
+        try need(shapeHeadClasses == 0 ? shapeHeadBlock == 0 : (0..<depth).contains(shapeHeadBlock),
+                 "shapeHeadBlock must name a block (0..<\(depth)) when there is a shape head, else be 0")
     }
 }
 

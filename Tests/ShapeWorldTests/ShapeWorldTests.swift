@@ -70,6 +70,28 @@ final class ShapeWorldTests: XCTestCase {
         XCTAssertEqual(cov.reduce(0, +), Float.pi * r * r, accuracy: 0.02 * Float.pi * r * r)
     }
 
+    /// The shape map labels exactly the pixels an object covers at least half of, with the topmost
+    /// such object's shape (the later one where two overlap), and -1 elsewhere.
+    func testObjectShapeMapLabelsHalfCoveredPixelsWithTheTopShape() throws {
+        let config = RenderConfig(frames: 2, height: 64, width: 64)
+        let star = ObjectSpec(shape: .star, color: .red, size: .large, x: 0.4, y: 0.5)
+        let ring = ObjectSpec(shape: .ring, color: .blue, size: .medium, x: 0.55, y: 0.5)
+        let both = SceneSpec(objects: [star, ring], background: Background(color: .black))
+        let map = try Renderer.objectShapeMap(both, config: config)
+        let covStar = try Renderer.objectCoverage(SceneSpec(objects: [star], background: Background(color: .black)), config: config)
+        let covRing = try Renderer.objectCoverage(SceneSpec(objects: [ring], background: Background(color: .black)), config: config)
+        XCTAssertEqual(map.count, 2 * 64 * 64)
+        let starIndex = Float(ShapeKind.allCases.firstIndex(of: .star)!), ringIndex = Float(ShapeKind.allCases.firstIndex(of: .ring)!)
+        var overlap = 0
+        for p in 0..<map.count {
+            let expected: Float = covRing[p] >= 0.5 ? ringIndex : covStar[p] >= 0.5 ? starIndex : -1
+            XCTAssertEqual(map[p], expected, "pixel \(p)")
+            if covRing[p] >= 0.5 && covStar[p] >= 0.5 { overlap += 1 }
+        }
+        XCTAssertGreaterThan(overlap, 0, "the two objects overlap, so the order is tested")
+        XCTAssertGreaterThan(map.filter { $0 == starIndex }.count, 100)
+    }
+
     /// A counterfactual changes exactly one attribute, on every object, to a different value; captions
     /// from the same seed then differ (and only the changed scene differs from the original).
     func testCounterfactualChangesExactlyOneAttribute() throws {

@@ -293,23 +293,7 @@ final class ObjectWeightTests: XCTestCase {
     /// Compares the parameters' gradient of `sample`'s loss with central differences at six entries of
     /// each named tensor; returns the worst |error| / allowed.
     func checkGradient(_ t: FlowMatchingTrainer, _ sample: TrainingSample, _ names: [String]) throws -> Double {
-        t.grads.zero()
-        _ = try loss(t, sample, weight: 1)
-        var worst = 0.0
-        for name in names where t.params.names.contains(name) {
-            let v = try t.params.tensor(name).floats, g = try t.grads.tensor(name).toArray()
-            for k in 0..<6 {
-                let i = (k * 7919) % v.count, old = v[i], eps: Float = 1e-2
-                v[i] = old + eps; let lp = Double(try loss(t, sample))
-                v[i] = old - eps; let lm = Double(try loss(t, sample))
-                v[i] = old
-                let num = (lp - lm) / (2 * Double(eps)), ana = Double(g[i])
-                let allowed = 2e-4 + 3e-2 * max(abs(num), abs(ana))
-                worst = max(worst, abs(num - ana) / allowed)
-                XCTAssertLessThanOrEqual(abs(num - ana), allowed, "\(name)[\(i)]: numeric \(num) analytic \(ana)")
-            }
-        }
-        return worst
+        try checkTrainerGradient(t, names, entries: 6) { weight in try loss(t, sample, weight: weight) }
     }
 
     /// The outline term is the squared error of every horizontal and vertical neighbour difference,

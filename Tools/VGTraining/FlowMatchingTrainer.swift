@@ -117,9 +117,13 @@ public struct TrainingSample: Sendable {
     /// at every level), e.g. the same scene with its shapes swapped: the model learns to let the
     /// caption overrule what the noisy input seems to show.
     public var alteredInput: Tensor?
-    public init(clip: Tensor, tokens: [Int32], objectCoverage: Tensor? = nil, captionDraws: CaptionDraws? = nil, alteredInput: Tensor? = nil) {
+    /// Which shape each position shows: the class index (`ShapeKind` order) of the object covering
+    /// it, or -1 on background, `[F, H, W]` (nil: unknown; the token shape head skips the sample).
+    public var shapeMap: Tensor?
+    public init(clip: Tensor, tokens: [Int32], objectCoverage: Tensor? = nil, captionDraws: CaptionDraws? = nil, alteredInput: Tensor? = nil,
+                shapeMap: Tensor? = nil) {
         self.clip = clip; self.tokens = tokens; self.objectCoverage = objectCoverage; self.captionDraws = captionDraws
-        self.alteredInput = alteredInput
+        self.alteredInput = alteredInput; self.shapeMap = shapeMap
     }
 }
 
@@ -186,6 +190,10 @@ public final class FlowMatchingTrainer: @unchecked Sendable {
     /// Inputs from the model's own sampling path for a share of the mid levels (nil, the default:
     /// never; the noised clip at every level, as in phases 1-35). See `RolloutInputs`.
     public var rollout: RolloutInputs?
+    /// Weight β of the token shape head's loss in the model's gradient (configs with
+    /// `shapeHeadClasses` > 0): the head itself always learns from its cross-entropy, so β = 0 makes
+    /// it a linear probe of the model's features that changes nothing else. See `ShapeHead`.
+    public var shapeHeadWeight: Float = 0
 
     /// The object weight λ at noise level s.
     public func objectWeight(at s: Float) -> Float {
@@ -199,6 +207,8 @@ public final class FlowMatchingTrainer: @unchecked Sendable {
     let edges: EdgeScratch
     /// The x0 estimate of a rollout step [F, H, W, 3], made on first use.
     let rolloutScratch = RolloutScratch()
+    /// The token shape head's buffers (nil without a head).
+    let shapeHead: ShapeHead?
     /// Lanes of data-parallel steps (empty: samples run one after the other on `ctx`).
     var lanes: [Lane] = []
     /// Per-sample noise drawn ahead of a multi-lane step.
@@ -211,6 +221,7 @@ public final class FlowMatchingTrainer: @unchecked Sendable {
         let weights: LossWeights
         let edges: EdgeScratch
         let rolloutScratch = RolloutScratch()
+        let shapeHead: ShapeHead?
         init(config c: ModelConfig, ctx: ComputeContext, grads: ParameterSet) throws {
             self.ctx = ctx; self.grads = grads
             acts = try ModelActivations(config: c, saveForBackward: true)
@@ -219,6 +230,7 @@ public final class FlowMatchingTrainer: @unchecked Sendable {
             target = try Tensor(zeros: [c.tokens, c.patchValues]); dOutput = try Tensor(zeros: [c.tokens, c.patchValues])
             weights = try LossWeights(config: c)
             edges = try EdgeScratch(config: c)
+            shapeHead = c.shapeHeadClasses > 0 ? try ShapeHead(config: c) : nil
         }
     }
 
@@ -237,6 +249,8 @@ public final class FlowMatchingTrainer: @unchecked Sendable {
     /// Statistics of one optimizer step.
     public struct StepStats: Sendable {
         public var loss: Float, gradNorm: Float, learningRate: Float, samples: Int
+        /// The token shape head's figures over the step's samples (nil without a head).
+        public var shapeHead: ShapeHead.Summary? = nil
     }
 
     public init(config: ModelConfig, params: ParameterSet, optimizer: OptimizerConfig, context: ComputeContext, seed: UInt64) throws {
@@ -254,6 +268,7 @@ public final class FlowMatchingTrainer: @unchecked Sendable {
         dOutput = try Tensor(zeros: [config.tokens, config.patchValues])
         weights = try LossWeights(config: config)
         edges = try EdgeScratch(config: config)
+        shapeHead = config.shapeHeadClasses > 0 ? try ShapeHead(config: config) : nil
     }
 
     /// Initial weights under `scheme` (see `WeightInitialization`). Under both, norm scales start at
@@ -300,15 +315,17 @@ public final class FlowMatchingTrainer: @unchecked Sendable {
     }
 
     /// Loss and gradient of one sample at noise level s with noise from the trainer's stream;
-    /// gradients accumulate (scaled by `weight`, e.g. 1 / batch size).
+    /// gradients accumulate (scaled by `weight`, e.g. 1 / batch size). The loss is the flow-matching
+    /// loss plus, with a token shape head, β times the head's mean cross-entropy.
     public func accumulate(_ sample: TrainingSample, weight: Float, level fixedLevel: Float? = nil) throws -> Float {
         guard sample.clip.shape == noisy.shape else { throw ModelError.badInput("clip \(sample.clip.shape), expected \(noisy.shape)") }
         let s = fixedLevel ?? noiseLevels.sample(&rng)
         rng.fillGaussian(noisy.floats)
         let rolled = drawRollout(level: s)
-        return try train(sample, level: s, weight: weight, ctx: ctx, acts: acts, backward: backward, noisy: noisy,
+        let r = try train(sample, level: s, weight: weight, ctx: ctx, acts: acts, backward: backward, noisy: noisy,
                          target: target, dOutput: dOutput, weights: weights, edges: edges, grads: grads,
-                         rolledOut: rolled, rolloutScratch: rolloutScratch)
+                         rolledOut: rolled, rolloutScratch: rolloutScratch, shapeHead: shapeHead)
+        return r.loss + shapeHeadWeight * r.head.meanCrossEntropy
     }
 
     /// Whether a sample at level s gets a rollout input: one uniform draw from the stream per sample
@@ -320,10 +337,12 @@ public final class FlowMatchingTrainer: @unchecked Sendable {
     }
 
     /// Forward and backward of one sample whose noise is already in `noisy` (mixed in place with the
-    /// clean clip to x_s); returns its loss and adds `weight` times its gradient to `grads`.
+    /// clean clip to x_s); returns its loss (and the token shape head's outcome when it ran) and adds
+    /// `weight` times its gradient to `grads`.
     func train(_ sample: TrainingSample, level s: Float, weight: Float, ctx: ComputeContext, acts: ModelActivations, backward: ModelBackward,
                noisy: Tensor, target: Tensor, dOutput: Tensor, weights: LossWeights, edges: EdgeScratch,
-               grads: ParameterSet, rolledOut: Bool = false, rolloutScratch: RolloutScratch? = nil) throws -> Float {
+               grads: ParameterSet, rolledOut: Bool = false, rolloutScratch: RolloutScratch? = nil,
+               shapeHead: ShapeHead? = nil) throws -> (loss: Float, head: ShapeHead.Outcome?) {
         let c = config
         // x_s mixes the noise with the target, or with the altered input at high levels.
         var input = sample.clip
@@ -367,8 +386,20 @@ public final class FlowMatchingTrainer: @unchecked Sendable {
             guard edgeWeight.isFinite, edgeWeight > 0 else { throw ModelError.badInput("edge weight \(edgeWeight): must be finite and >= 0") }
             loss += Double(edgeWeight) * (try edges.add(output: out, target: tv, scale: weight * edgeWeight / (n * sc * sc), model: model, into: dv))
         }
-        try backward.backward(ctx, model: model, acts: acts, dOutput: dOutput, grads: grads)
-        return Float(loss) / (n * sc * sc)
+        // Token shape head: its cross-entropy trains the head, and (times β) the blocks below it.
+        var head: ShapeHead.Outcome?
+        var extra: (block: Int, gradient: Tensor)?
+        if let shapeHead, let map = sample.shapeMap {
+            guard shapeHeadWeight.isFinite, shapeHeadWeight >= 0 else { throw ModelError.badInput("shape head weight \(shapeHeadWeight): must be finite and >= 0") }
+            // The output of block k is block k + 1's input, or the final layer's input after the last block   [T, D]
+            let features = c.shapeHeadBlock + 1 < c.depth ? acts.block(c.shapeHeadBlock + 1).input : acts.finalInput
+            let outcome = try shapeHead.run(map: map, features: features, model: model, params: params, grads: grads,
+                                            weight: weight, modelWeight: shapeHeadWeight, level: s)
+            head = outcome
+            if outcome.tokens > 0 && shapeHeadWeight > 0 { extra = (c.shapeHeadBlock, shapeHead.dFeatures) }
+        }
+        try backward.backward(ctx, model: model, acts: acts, dOutput: dOutput, grads: grads, blockOutputGradient: extra)
+        return (Float(loss) / (n * sc * sc), head)
     }
 
     /// Moves `state` [F, H, W, 3], a clip at level `from`, to level `to` < `from` with `steps` Euler steps
@@ -396,17 +427,30 @@ public final class FlowMatchingTrainer: @unchecked Sendable {
         guard !batch.isEmpty else { throw ModelError.badInput("empty batch") }
         grads.zero()
         var loss: Float = 0
+        var outcomes: [ShapeHead.Outcome] = []
         if lanes.count > 1 && batch.count > 1 {
-            loss = try laneStep(batch)
+            (loss, outcomes) = try laneStep(batch)
         } else {
-            for sample in batch { loss += try accumulate(sample, weight: 1 / Float(batch.count)) / Float(batch.count) }
+            let w = 1 / Float(batch.count)
+            for sample in batch {
+                guard sample.clip.shape == noisy.shape else { throw ModelError.badInput("clip \(sample.clip.shape), expected \(noisy.shape)") }
+                let s = noiseLevels.sample(&rng)
+                rng.fillGaussian(noisy.floats)
+                let rolled = drawRollout(level: s)
+                let r = try train(sample, level: s, weight: w, ctx: ctx, acts: acts, backward: backward, noisy: noisy,
+                                  target: target, dOutput: dOutput, weights: weights, edges: edges, grads: grads,
+                                  rolledOut: rolled, rolloutScratch: rolloutScratch, shapeHead: shapeHead)
+                loss += r.loss * w
+                if let h = r.head { outcomes.append(h) }
+            }
         }
         let (norm, lr) = try optimizer.update(params, grads: grads)
-        return StepStats(loss: loss, gradNorm: norm, learningRate: lr, samples: batch.count)
+        return StepStats(loss: loss, gradNorm: norm, learningRate: lr, samples: batch.count,
+                         shapeHead: shapeHead == nil ? nil : ShapeHead.Summary(outcomes))
     }
 
     /// Gradient accumulation over `batch` on the lanes; lane 0's gradients are `grads`.
-    func laneStep(_ batch: [TrainingSample]) throws -> Float {
+    func laneStep(_ batch: [TrainingSample]) throws -> (Float, [ShapeHead.Outcome]) {
         let n = batch.count, weight = 1 / Float(n)
         for sample in batch where sample.clip.shape != noisy.shape {
             throw ModelError.badInput("clip \(sample.clip.shape), expected \(noisy.shape)")
@@ -427,10 +471,13 @@ public final class FlowMatchingTrainer: @unchecked Sendable {
             for i in stride(from: li, to: n, by: lanes.count) {
                 do {
                     try lane.noisy.copy(from: buffers[i])
-                    results.loss[i] = try self.train(batch[i], level: drawn[i], weight: weight, ctx: lane.ctx, acts: lane.acts,
-                                                     backward: lane.backward, noisy: lane.noisy, target: lane.target,
-                                                     dOutput: lane.dOutput, weights: lane.weights, edges: lane.edges,
-                                                     grads: lane.grads, rolledOut: rolledOut[i], rolloutScratch: lane.rolloutScratch)
+                    let r = try self.train(batch[i], level: drawn[i], weight: weight, ctx: lane.ctx, acts: lane.acts,
+                                           backward: lane.backward, noisy: lane.noisy, target: lane.target,
+                                           dOutput: lane.dOutput, weights: lane.weights, edges: lane.edges,
+                                           grads: lane.grads, rolledOut: rolledOut[i], rolloutScratch: lane.rolloutScratch,
+                                           shapeHead: lane.shapeHead)
+                    results.loss[i] = r.loss
+                    results.head[i] = r.head
                 } catch { results.errors[i] = error }
             }
         }
@@ -442,7 +489,7 @@ public final class FlowMatchingTrainer: @unchecked Sendable {
                 for j in 0..<dst.count { dst[j] += src[j] }
             }
         }
-        return results.loss.reduce(0) { $0 + $1 * weight }
+        return (results.loss.reduce(0) { $0 + $1 * weight }, results.head.compactMap { $0 })
     }
 }
 
@@ -450,13 +497,16 @@ public final class FlowMatchingTrainer: @unchecked Sendable {
 /// different slots from different threads are not accesses to one shared array).
 final class LaneResults: @unchecked Sendable {
     let loss: UnsafeMutableBufferPointer<Float>, errors: UnsafeMutableBufferPointer<Error?>
+    let head: UnsafeMutableBufferPointer<ShapeHead.Outcome?>
     init(count: Int) {
         loss = .allocate(capacity: count); loss.initialize(repeating: 0)
         errors = .allocate(capacity: count); errors.initialize(repeating: nil)
+        head = .allocate(capacity: count); head.initialize(repeating: nil)
     }
     deinit {
         loss.deallocate()
         errors.deinitialize(); errors.deallocate()
+        head.deinitialize(); head.deallocate()
     }
 }
 

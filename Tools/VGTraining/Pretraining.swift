@@ -19,12 +19,17 @@ public protocol CaptionedClipSource: Sendable {
     /// the example at high levels (`TrainingSample.alteredInput`) into `clip`; returns false when the
     /// example has none (the default).
     func alteredInput(_ index: Int, into clip: Tensor) throws -> Bool
+    /// Writes which shape each position of example `index` shows (class index in `ShapeKind` order,
+    /// -1 on background, `[F, H, W]`) into `map`, the token shape head's labels; returns false when
+    /// the source does not know (the default).
+    func shapeMap(_ index: Int, into map: Tensor) throws -> Bool
 }
 
 extension CaptionedClipSource {
     public func objectCoverage(_ index: Int, into coverage: Tensor) throws -> Bool { false }
     public func captionDraws(_ index: Int, captionDropped: Bool, count: Int) -> CaptionDraws? { nil }
     public func alteredInput(_ index: Int, into clip: Tensor) throws -> Bool { false }
+    public func shapeMap(_ index: Int, into map: Tensor) throws -> Bool { false }
 }
 
 extension PretrainOptions {
@@ -100,6 +105,9 @@ public struct PretrainOptions: Codable, Sendable {
     /// Inputs from the model's own sampling path for a share of the mid levels (`RolloutInputs`);
     /// nil = none (phases 1-35).
     public var rollout: RolloutInputs?
+    /// Weight β of the token shape head's cross-entropy (`ShapeHead`), for a model config with
+    /// `shapeHeadClasses` > 0, e.g. 0.1; 0 = no head (phases 1-45).
+    public var shapeHeadWeight: Float = 0
     public init() {}
 
     /// Whether any level weights object pixels (then the source's coverage maps are needed).
@@ -107,7 +115,7 @@ public struct PretrainOptions: Codable, Sendable {
 
     enum CodingKeys: String, CodingKey {
         case model, optimizer, batchSize, steps, seed, captionDropout, checkpointEvery, tokenizerCorpus, threads, lanes, noiseLevels, initialWeights, objectWeight
-        case objectWeightHigh, objectWeightHighFrom, initialization, pureNoiseDraws, edgeWeight, alteredInputFrom, rollout
+        case objectWeightHigh, objectWeightHighFrom, initialization, pureNoiseDraws, edgeWeight, alteredInputFrom, rollout, shapeHeadWeight
     }
 
     /// Decodes options files written before `lanes` / `noiseLevels` / `initialWeights` existed too.
@@ -133,6 +141,7 @@ public struct PretrainOptions: Codable, Sendable {
         edgeWeight = try c.decodeIfPresent(Float.self, forKey: .edgeWeight) ?? 0
         alteredInputFrom = try c.decodeIfPresent(Float.self, forKey: .alteredInputFrom)
         rollout = try c.decodeIfPresent(RolloutInputs.self, forKey: .rollout)
+        shapeHeadWeight = try c.decodeIfPresent(Float.self, forKey: .shapeHeadWeight) ?? 0
     }
 
     public func validate() throws {
@@ -150,6 +159,9 @@ public struct PretrainOptions: Codable, Sendable {
             throw ModelError.invalidConfig("pretrain options: alteredInputFrom must be in [0, 1]")
         }
         try rollout?.validate()
+        guard shapeHeadWeight.isFinite, shapeHeadWeight >= 0, (shapeHeadWeight > 0) == (model.shapeHeadClasses > 0) else {
+            throw ModelError.invalidConfig("pretrain options: shapeHeadWeight must be finite and > 0 exactly when the model config has a shape head (shapeHeadClasses > 0)")
+        }
         if let h = objectWeightHigh {
             guard h.isFinite, h >= 0, objectWeightHighFrom.isFinite, (0...1).contains(objectWeightHighFrom) else {
                 throw ModelError.invalidConfig("pretrain options: objectWeightHigh must be finite and >= 0, objectWeightHighFrom in [0, 1]")
@@ -161,6 +173,9 @@ public struct PretrainOptions: Codable, Sendable {
 /// One line of the training log (JSON Lines in `train-log.jsonl`, one per step).
 public struct TrainLogLine: Codable, Sendable {
     public var step: Int, loss: Float, gradNorm: Float, learningRate: Float, samplesPerSecond: Double, elapsed: Double
+    /// The token shape head's mean cross-entropy and accuracy over the step's labelled tokens, and its
+    /// accuracy at levels s >= 0.6 (absent without a head; `ShapeHead.Summary`).
+    public var shapeHeadLoss: Float? = nil, shapeHeadAccuracy: Float? = nil, shapeHeadAccuracyHigh: Float? = nil
 }
 
 /// A pretraining run: trains the tokenizer on the source's captions (or reuses the one in the
@@ -214,6 +229,7 @@ public final class Pretrainer {
                 same.refinerChannels = c.refinerChannels
                 same.refinerFeatures = c.refinerFeatures
                 same.depth = c.depth
+                same.shapeHeadClasses = c.shapeHeadClasses; same.shapeHeadBlock = c.shapeHeadBlock
                 // A model moved onto another clip representation (RGB pixels to a latent autoencoder's
                 // grid) or other patches: everything but the patch embedding and the final linear
                 // carries over; with another token grid (finer patches) the video position table
@@ -229,7 +245,8 @@ public final class Pretrainer {
                 guard same == c, !fc.videoPositionEmbedding || c.videoPositionEmbedding, fc.maxTextTokens <= c.maxTextTokens,
                       fc.depth > 0, fc.depth <= c.depth, c.depth % fc.depth == 0,
                       fc.refinerChannels == 0 || fc.refinerChannels == c.refinerChannels,
-                      fc.refinerFeatures == 0 || fc.refinerFeatures == c.refinerFeatures else {
+                      fc.refinerFeatures == 0 || fc.refinerFeatures == c.refinerFeatures,
+                      fc.shapeHeadClasses == 0 || (fc.shapeHeadClasses, fc.shapeHeadBlock) == (c.shapeHeadClasses, c.shapeHeadBlock) else {
                     throw ModelError.invalidConfig("\(path) has another model config than the run's")
                 }
                 guard let tj = file.metadata[TrainingCheckpoint.tokenizerKey] else { throw ModelError.badParameter("\(path) has no tokenizer") }
@@ -319,11 +336,13 @@ public final class Pretrainer {
         trainer.edgeWeight = o.edgeWeight
         trainer.alteredInputFrom = o.alteredInputFrom
         trainer.rollout = o.rollout
+        trainer.shapeHeadWeight = o.shapeHeadWeight
         try trainer.useLanes(o.lanes)
         let tokenizerJSON = tokenizer.jsonString()
         let empty: [Int32] = [BPETokenizer.bosID, BPETokenizer.eosID]
         let clips = try (0..<o.batchSize).map { _ in try Tensor(zeros: [c.frames, c.height, c.width, c.channels]) }
         let coverages = o.usesObjectCoverage ? try (0..<o.batchSize).map { _ in try Tensor(zeros: [c.frames, c.height, c.width]) } : []
+        let shapeMaps = c.shapeHeadClasses > 0 ? try (0..<o.batchSize).map { _ in try Tensor(zeros: [c.frames, c.height, c.width]) } : []
         let altered = o.alteredInputFrom != nil ? try (0..<o.batchSize).map { _ in try Tensor(zeros: [c.frames, c.height, c.width, c.channels]) } : []
         let start = Date()
         var log = try? FileHandle(forWritingTo: logURL)
@@ -343,14 +362,18 @@ public final class Pretrainer {
                 let known = o.usesObjectCoverage ? try source.objectCoverage(index, into: coverages[b]) : false
                 let draws = o.pureNoiseDraws > 0 ? source.captionDraws(index, captionDropped: drop, count: o.pureNoiseDraws) : nil
                 let swapped = o.alteredInputFrom != nil ? try source.alteredInput(index, into: altered[b]) : false
+                let labelled = c.shapeHeadClasses > 0 ? try source.shapeMap(index, into: shapeMaps[b]) : false
                 batch.append(TrainingSample(clip: clips[b], tokens: tokens, objectCoverage: known ? coverages[b] : nil, captionDraws: draws,
-                                            alteredInput: swapped ? altered[b] : nil))
+                                            alteredInput: swapped ? altered[b] : nil, shapeMap: labelled ? shapeMaps[b] : nil))
             }
             let stats = try trainer.step(batch)
             position += o.batchSize
             stepsThisRun += 1
-            let line = TrainLogLine(step: trainer.optimizer.step, loss: stats.loss, gradNorm: stats.gradNorm, learningRate: stats.learningRate,
+            var line = TrainLogLine(step: trainer.optimizer.step, loss: stats.loss, gradNorm: stats.gradNorm, learningRate: stats.learningRate,
                                     samplesPerSecond: Double(o.batchSize) / Date().timeIntervalSince(t0), elapsed: Date().timeIntervalSince(start))
+            if let h = stats.shapeHead, h.tokens > 0 {
+                line.shapeHeadLoss = h.crossEntropy; line.shapeHeadAccuracy = h.accuracy; line.shapeHeadAccuracyHigh = h.accuracyHigh
+            }
             if let data = try? JSONEncoder().encode(line) { log?.write(data + Data("\n".utf8)) }
             progress(line)
             if trainer.optimizer.step % o.checkpointEvery == 0 || trainer.optimizer.step == o.steps {

@@ -29,6 +29,28 @@ struct LatentClipSource: CaptionedClipSource, @unchecked Sendable {
         return true
     }
 
+    /// The pixels' shape map pooled to the latent grid: each r x r block takes the class most of its
+    /// pixels show when at least half of them are labelled, else -1.
+    func shapeMap(_ index: Int, into map: Tensor) throws -> Bool {
+        let full = try Tensor.uninitialized(Array(pixelShape.dropLast()))
+        guard try pixels.shapeMap(index, into: full) else { return false }
+        let r = codec.autoencoder.config.downsample, (f, h, w) = (full.shape[0], full.shape[1], full.shape[2])
+        guard map.shape == [f, h / r, w / r] else { throw CLIError("shape map \(map.shape) for latents of \(full.shape)") }
+        let src = full.floats, dst = map.floats
+        var counts: [Int: Int] = [:]
+        for fi in 0..<f { for y in 0..<(h / r) { for x in 0..<(w / r) {
+            counts.removeAll(keepingCapacity: true)
+            for dy in 0..<r { for dx in 0..<r {
+                let v = src[(fi * h + y * r + dy) * w + x * r + dx]
+                if v >= 0 { counts[Int(v), default: 0] += 1 }
+            } }
+            let labelled = counts.values.reduce(0, +)
+            let best = counts.max { ($0.value, -$0.key) < ($1.value, -$1.key) }
+            dst[(fi * (h / r) + y) * (w / r) + x] = 2 * labelled >= r * r ? Float(best!.key) : -1
+        } } }
+        return true
+    }
+
     func captionDraws(_ index: Int, captionDropped: Bool, count: Int) -> CaptionDraws? {
         guard let inner = pixels.captionDraws(index, captionDropped: captionDropped, count: count) else { return nil }
         let shape = pixelShape, codec = self.codec, ctx = self.ctx

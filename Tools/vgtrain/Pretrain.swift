@@ -91,6 +91,12 @@ struct ShapeWorldSource: CaptionedClipSource {
         return true
     }
 
+    /// The clean scene's shape map (`Renderer.objectShapeMap`), the token shape head's labels.
+    func shapeMap(_ index: Int, into map: Tensor) throws -> Bool {
+        try Self.write(coverage: try Renderer.objectShapeMap(stream.spec(at: index), config: stream.config), into: map)
+        return true
+    }
+
     /// The clean scene's object coverage (a degraded clip's blur or jitter moves edges by a pixel or
     /// two; the weights only say where to look harder).
     func objectCoverage(_ index: Int, into coverage: Tensor) throws -> Bool {
@@ -156,6 +162,8 @@ struct Pretrain: ParsableCommand {
     @Option(help: "Euler steps of a --rollout-share rollout.") var rolloutSteps = 3
     @Option(help: "Train on this latent autoencoder's normalised latents instead of pixels (a file of `vgtrain autoencoder` with --write-stats): the clip becomes [F, H/r, W/r, C] and the patch's height and width shrink r times, so the token grid stays; with --init-from, the patch embedding and final linear start fresh.") var autoencoder: String?
     @Option(help: "Clips averaged into a pure-noise sample's target besides its own, drawn from what its detailed (or empty) caption says (0 = off).") var pureNoiseDraws = 0
+    @Option(help: "Weight of the token shape head's loss: a linear head on --shape-head-block's output names the shape of each object token (labels from the rendered scene), its cross-entropy times this weight joins the loss (0 = no head; training only, exports drop it).") var shapeHeadWeight: Float = 0
+    @Option(help: "The block whose output the token shape head reads (0-based).") var shapeHeadBlock = 1
 
     func run() throws {
         var o = PretrainOptions()
@@ -240,6 +248,14 @@ struct Pretrain: ParsableCommand {
         } else if o.model.channels != 3 {
             throw CLIError("the model works on \(o.model.channels)-channel latents; give its --autoencoder")
         }
+        if shapeHeadWeight != 0 {
+            guard shapeHeadWeight.isFinite, shapeHeadWeight > 0 else { throw CLIError("--shape-head-weight: a positive weight (got \(shapeHeadWeight))") }
+            guard (0..<o.model.depth).contains(shapeHeadBlock) else {
+                throw CLIError("--shape-head-block: a block of the model, 0..<\(o.model.depth) (got \(shapeHeadBlock))")
+            }
+            o.model.shapeHeadClasses = ShapeKind.allCases.count; o.model.shapeHeadBlock = shapeHeadBlock
+            o.shapeHeadWeight = shapeHeadWeight
+        }
         o.optimizer.learningRate = lr; o.optimizer.warmupSteps = warmup; o.optimizer.totalSteps = steps
         do { try o.validate() } catch { throw CLIError("\(error)") }
         guard (1...SceneSpec.maxObjects).contains(maxObjects) else { throw CLIError("--max-objects: 1...\(SceneSpec.maxObjects) (got \(maxObjects))") }
@@ -295,8 +311,11 @@ struct Pretrain: ParsableCommand {
             firstStep = firstStep ?? line.step - 1
             let done = Double(line.step), rate = Double(line.step - firstStep!) / max(Date().timeIntervalSince(start), 1e-9)
             let eta = rate > 0 ? (Double(o.steps) - done) / rate : 0
-            let text = String(format: "step %d/%d  loss %.4f (avg %.4f)  |g| %.3f  lr %.2e  %.2f samples/s  ETA %@",
+            var text = String(format: "step %d/%d  loss %.4f (avg %.4f)  |g| %.3f  lr %.2e  %.2f samples/s  ETA %@",
                               line.step, o.steps, line.loss, avg, line.gradNorm, line.learningRate, line.samplesPerSecond, formatDuration(eta))
+            if let ce = line.shapeHeadLoss, let acc = line.shapeHeadAccuracy {
+                text += String(format: "  shape head %.3f nats, %.2f right", ce, acc)
+            }
             if tty { print("\r" + text, terminator: "", to: &stderr) } else if line.step % 10 == 0 || line.step == o.steps { print(text, to: &stderr) }
         }, shouldStop: { timeLimit.map { Date().timeIntervalSince(start) > $0 } ?? false })
         if tty { print("", to: &stderr) }

@@ -44,10 +44,27 @@ public enum Renderer {
     /// geometry as `render`. Training uses it to weight the loss towards objects, which are a few
     /// percent of a clip's pixels (docs/PIPELINE.md, stage 0).
     public static func objectCoverage(_ spec: SceneSpec, config: RenderConfig = .standard) throws -> [Float] {
+        try perPixel(spec, config: config, startingAt: 0) { value, _, a in value = max(value, min(a, 1)) }
+    }
+
+    /// Which shape each pixel shows: per pixel, the index in `ShapeKind.allCases` of the topmost
+    /// object (the last drawn) that covers at least half of it, or -1 on background, `[F, H, W]`,
+    /// with the same geometry as `render`. The labels of training's token shape head
+    /// (`ModelConfig.shapeHeadClasses`); never an input of the model.
+    public static func objectShapeMap(_ spec: SceneSpec, config: RenderConfig = .standard) throws -> [Float] {
+        try perPixel(spec, config: config, startingAt: -1) { value, o, a in
+            if a >= 0.5 { value = Float(ShapeKind.allCases.firstIndex(of: o.shape)!) }
+        }
+    }
+
+    /// A per-pixel map `[F, H, W]` that starts at `initial` and is updated by `update(&value, object,
+    /// coverage)` for every pixel each object covers, frame by frame, objects in drawing order.
+    static func perPixel(_ spec: SceneSpec, config: RenderConfig, startingAt initial: Float,
+                         _ update: (inout Float, ObjectSpec, Float) -> Void) throws -> [Float] {
         try spec.validate()
         try config.validate()
         let (f, h, w) = (config.frames, config.height, config.width)
-        var out = [Float](repeating: 0, count: f * h * w) // [F, H, W]
+        var out = [Float](repeating: initial, count: f * h * w) // [F, H, W]
         let m = Float(min(h, w))
         let extent = config.extent
         out.withUnsafeMutableBufferPointer { buf in
@@ -55,7 +72,7 @@ public enum Renderer {
                 let t = clipTime(frame: fi, of: f), plane = fi * h * w
                 for o in spec.objects {
                     visitCoverage(o, o.state(at: t, extent: extent), height: h, width: w, scale: m) { pixel, a in
-                        buf[plane + pixel] = max(buf[plane + pixel], min(a, 1))
+                        update(&buf[plane + pixel], o, a)
                     }
                 }
             }
