@@ -79,6 +79,12 @@ public struct ModelConfig: Codable, Equatable, Sendable {
     public var shapeHeadClasses: Int = 0
     /// The block whose output the token shape head reads, in 0..<depth.
     public var shapeHeadBlock: Int = 0
+    /// Values M of the token mask head, 0 for none (the default). A training-only auxiliary like the
+    /// shape head: a linear map `aux.mask_head` from the last block's output ([T, D]) to M logits per
+    /// token, one per pixel the token covers (patchT x patchH x patchW, times r x r for a latent
+    /// model of an r-times downsampling autoencoder), trained to give the clean clip's object mask
+    /// there (docs/DESIGN-NOTES.md "A token mask head"). The forward never reads it.
+    public var maskHeadValues: Int = 0
 
     public init(frames: Int = 16, height: Int = 64, width: Int = 64, patchT: Int = 2, patchH: Int = 8, patchW: Int = 8,
                 modelWidth: Int = 192, depth: Int = 4, heads: Int = 4, mlpRatio: Int = 4, timeFrequencies: Int = 128,
@@ -101,7 +107,7 @@ public struct ModelConfig: Codable, Equatable, Sendable {
     enum CodingKeys: String, CodingKey {
         case frames, height, width, patchT, patchH, patchW, modelWidth, depth, heads, mlpRatio, timeFrequencies
         case vocabSize, maxTextTokens, textWidth, textDepth, textHeads, samplingShift, minNoiseLevel, videoPositionEmbedding
-        case crossAttentionGate, refinerChannels, refinerFeatures, channels, shapeHeadClasses, shapeHeadBlock
+        case crossAttentionGate, refinerChannels, refinerFeatures, channels, shapeHeadClasses, shapeHeadBlock, maskHeadValues
     }
 
     /// Decodes configs written before `videoPositionEmbedding` or `crossAttentionGate` existed too
@@ -126,9 +132,10 @@ public struct ModelConfig: Codable, Equatable, Sendable {
         channels = try k.decodeIfPresent(Int.self, forKey: .channels) ?? 3
         shapeHeadClasses = try k.decodeIfPresent(Int.self, forKey: .shapeHeadClasses) ?? 0
         shapeHeadBlock = try k.decodeIfPresent(Int.self, forKey: .shapeHeadBlock) ?? 0
+        maskHeadValues = try k.decodeIfPresent(Int.self, forKey: .maskHeadValues) ?? 0
     }
 
-    /// Encodes every field; `refinerChannels`, `refinerFeatures` and the shape head only when they are not 0 and
+    /// Encodes every field; `refinerChannels`, `refinerFeatures` and the auxiliary heads only when they are not 0 and
     /// `channels` only when it is not 3, so a config without them is written exactly as before the
     /// fields existed.
     public func encode(to encoder: Encoder) throws {
@@ -147,6 +154,7 @@ public struct ModelConfig: Codable, Equatable, Sendable {
         if shapeHeadClasses != 0 {
             try k.encode(shapeHeadClasses, forKey: .shapeHeadClasses); try k.encode(shapeHeadBlock, forKey: .shapeHeadBlock)
         }
+        if maskHeadValues != 0 { try k.encode(maskHeadValues, forKey: .maskHeadValues) }
     }
 
     /// Token grid (t, y, x) and count T.
@@ -189,6 +197,8 @@ public struct ModelConfig: Codable, Equatable, Sendable {
         try need((0...64).contains(shapeHeadClasses), "shapeHeadClasses must be in 0...64")
         try need(shapeHeadClasses == 0 ? shapeHeadBlock == 0 : (0..<depth).contains(shapeHeadBlock),
                  "shapeHeadBlock must name a block (0..<\(depth)) when there is a shape head, else be 0")
+        try need(maskHeadValues == 0 || (maskHeadValues <= 1 << 16 && maskHeadValues % (patchT * patchH * patchW) == 0),
+                 "maskHeadValues must be 0 or a multiple of the patch's \(patchT * patchH * patchW) positions, at most 65536")
     }
 }
 

@@ -95,8 +95,9 @@ public final class ParameterSet: @unchecked Sendable {
             linear("refiner.conv1", out: c.refinerChannels, in: 9 * c.refinerInputChannels)
             linear("refiner.conv2", out: 3, in: 9 * c.refinerChannels)
         }
-        // Token shape head (training only; the forward never reads it).
+        // Token shape and mask heads (training only; the forward never reads them).
         if c.shapeHeadClasses > 0 { linear("aux.shape_head", out: c.shapeHeadClasses, in: d) }
+        if c.maskHeadValues > 0 { linear("aux.mask_head", out: c.maskHeadValues, in: d) }
         return l
     }
 }

@@ -62,6 +62,20 @@ final class ShapeHeadTests: XCTestCase {
         return TrainingSample(clip: clip, tokens: [1, 9, 3, 2], shapeMap: map)
     }
 
+    /// The model's forward at s = 0.7 on `sample`'s clip mixed with the noise the trainer draws next
+    /// (its stream is not advanced), outside the trainer; the activations hold every block's input.
+    func forwardByHand(_ t: FlowMatchingTrainer, _ sample: TrainingSample) throws -> ModelActivations {
+        var rr = t.rng
+        let noise = try Tensor(zeros: [4, 8, 8, 3]); rr.fillGaussian(noise.floats)
+        let xs = try Tensor(zeros: [4, 8, 8, 3])
+        for i in 0..<xs.count { xs.floats[i] = 0.3 * sample.clip.floats[i] + 0.7 * noise.floats[i] }
+        let model = try VideoDiT(weights: try ModelWeights(t.params, config: t.config))
+        let acts = try ModelActivations(config: t.config, saveForBackward: true), ctx = try ComputeContext(threads: 1)
+        try model.encodeText(ctx, tokens: sample.tokens, acts: acts)
+        try model.predict(ctx, noisy: xs, level: 0.7, acts: acts)
+        return acts
+    }
+
     func loss(_ t: FlowMatchingTrainer, _ sample: TrainingSample, weight: Float = 0) throws -> Float {
         let saved = t.rng
         defer { t.rng = saved }
@@ -80,14 +94,7 @@ final class ShapeHeadTests: XCTestCase {
         let total = try loss(t, sample)
 
         // By hand: the same noise, block 0's output, the head's logits on the three labelled tokens.
-        var rr = t.rng
-        let noise = try Tensor(zeros: [4, 8, 8, 3]); rr.fillGaussian(noise.floats)
-        let xs = try Tensor(zeros: [4, 8, 8, 3])
-        for i in 0..<xs.count { xs.floats[i] = 0.3 * sample.clip.floats[i] + 0.7 * noise.floats[i] }
-        let model = try VideoDiT(weights: try ModelWeights(t.params, config: config))
-        let acts = try ModelActivations(config: config, saveForBackward: true), ctx = try ComputeContext(threads: 1)
-        try model.encodeText(ctx, tokens: sample.tokens, acts: acts)
-        try model.predict(ctx, noisy: xs, level: 0.7, acts: acts)
+        let acts = try forwardByHand(t, sample)
         let h = acts.block(1).input.floats, w = try t.params.tensor("aux.shape_head.weight").floats
         let b = try t.params.tensor("aux.shape_head.bias").floats
         var ce = 0.0
@@ -168,5 +175,86 @@ final class ShapeHeadTests: XCTestCase {
         XCTAssertNoThrow(try o.validate())
         o.shapeHeadWeight = 0
         XCTAssertThrowsError(try o.validate())
+    }
+
+    // MARK: the token mask head
+
+    /// Token masks take each token's pixels in (frame, row, column) order, at r x r pixels per clip
+    /// position; a token touches an object when any of its pixels is covered. Wrong shapes and
+    /// values outside [0, 1] are refused.
+    func testTokenMasksGatherEachTokensPixels() throws {
+        var c = config
+        c.shapeHeadClasses = 0; c.shapeHeadBlock = 0; c.maskHeadValues = 2 * 4 * 4 * 4   // r = 2
+        let coverage = try Tensor(zeros: [4, 16, 16])
+        for i in 0..<coverage.count { coverage.floats[i] = i % 7 == 0 ? Float(i % 5) / 4 : 0 }
+        let (masks, touched) = try MaskHead.tokenMasks(coverage, config: c)
+        XCTAssertEqual(masks.count, 8 * 128)
+        // Token (gt 1, gy 0, gx 1), its value (dt 1, dy 3, dx 5): frame 3, row 3, column 8 + 5.
+        let token = 4 + 1, value = (1 * 8 + 3) * 8 + 5
+        XCTAssertEqual(masks[token * 128 + value], coverage.floats[(3 * 16 + 3) * 16 + 13])
+        for t in 0..<8 { XCTAssertEqual(touched[t], masks[(t * 128)..<((t + 1) * 128)].contains { $0 > 0 }) }
+        XCTAssertThrowsError(try MaskHead.tokenMasks(try Tensor(zeros: [4, 8, 8]), config: c))
+        coverage.floats[3] = 1.5
+        XCTAssertThrowsError(try MaskHead.tokenMasks(coverage, config: c))
+    }
+
+    /// With both heads on, the loss is the flow loss plus each head's weighted cross-entropy (the
+    /// mask head's mean binary cross-entropy computed here by hand from the last block's output), and
+    /// the gradient matches central differences.
+    func testMaskHeadLossAndGradient() throws {
+        var c = config
+        c.maskHeadValues = 2 * 4 * 4
+        let t = try makeTrainer(c)
+        var sample = try labelledSample(seed: 63)
+        let coverage = try Tensor(zeros: [4, 8, 8])
+        var r = SeededRandom(seed: 64)
+        for y in 1..<6 { for x in 2..<7 { for f in 0..<4 { coverage.floats[(f * 8 + y) * 8 + x] = Float(r.uniform()) } } }
+        sample.pixelCoverage = coverage
+        t.shapeHeadWeight = 0.5; t.maskHeadWeight = 0
+        let withoutMask = try loss(t, sample)
+        t.maskHeadWeight = 0.7
+        let total = try loss(t, sample)
+
+        let acts = try forwardByHand(t, sample)
+        let h = acts.finalInput.floats, w = try t.params.tensor("aux.mask_head.weight").floats
+        let b = try t.params.tensor("aux.mask_head.bias").floats
+        let (masks, touched) = try MaskHead.tokenMasks(coverage, config: c)
+        var bce = 0.0, values = 0
+        for token in 0..<8 where touched[token] {
+            for j in 0..<32 {
+                let z = Double(b[j]) + (0..<16).reduce(0.0) { $0 + Double(w[j * 16 + $1]) * Double(h[token * 16 + $1]) }
+                let y = Double(masks[token * 32 + j])
+                bce += -(y * log(1 / (1 + exp(-z))) + (1 - y) * log(1 - 1 / (1 + exp(-z))))
+                values += 1
+            }
+        }
+        XCTAssertGreaterThan(values, 0)
+        let byHand = Double(withoutMask) + 0.7 * bce / Double(values)
+        print(String(format: "  loss with both heads %.6f (by hand %.6f)", total, byHand))
+        XCTAssertEqual(Double(total), byHand, accuracy: 1e-4 * byHand)
+
+        let worst = try checkTrainerGradient(t, ["aux.mask_head.weight", "aux.mask_head.bias", "aux.shape_head.weight",
+                                                 "blocks.1.mlp.fc2.weight", "blocks.1.attn.qkv.weight", "blocks.0.mlp.fc1.weight",
+                                                 "final.linear.weight"], entries: 5) { weight in
+            try loss(t, sample, weight: weight)
+        }
+        print(String(format: "  mask-head gradient: worst |error| / allowed = %.2f", worst))
+        // Two lanes give the sequential step's figures.
+        var results: [FlowMatchingTrainer.StepStats] = []
+        for lanes in [1, 2] {
+            let u = try makeTrainer(c)
+            u.shapeHeadWeight = 0.5; u.maskHeadWeight = 0.7
+            try u.useLanes(lanes)
+            results.append(try u.step([sample, sample, try labelledSample(seed: 65)]))
+        }
+        let m1 = try XCTUnwrap(results[0].maskHead), m2 = try XCTUnwrap(results[1].maskHead)
+        XCTAssertEqual(m1.tokens, m2.tokens)
+        XCTAssertEqual(m1.iou, m2.iou)
+        XCTAssertEqual(m1.crossEntropy, m2.crossEntropy, accuracy: 1e-5)
+        XCTAssertEqual(m1.tokens, 2 * touched.filter { $0 }.count, "the third sample has no pixel coverage")
+        for bad: Float in [.infinity, .nan, -1] {
+            t.maskHeadWeight = bad
+            XCTAssertThrowsError(try loss(t, sample))
+        }
     }
 }

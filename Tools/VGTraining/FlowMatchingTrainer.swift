@@ -120,10 +120,13 @@ public struct TrainingSample: Sendable {
     /// Which shape each position shows: the class index (`ShapeKind` order) of the object covering
     /// it, or -1 on background, `[F, H, W]` (nil: unknown; the token shape head skips the sample).
     public var shapeMap: Tensor?
+    /// Object coverage at the rendered pixels' resolution, `[F, r·H, r·W]` for a latent clip of an
+    /// r-times downsampling autoencoder (nil: unknown; the token mask head skips the sample).
+    public var pixelCoverage: Tensor?
     public init(clip: Tensor, tokens: [Int32], objectCoverage: Tensor? = nil, captionDraws: CaptionDraws? = nil, alteredInput: Tensor? = nil,
-                shapeMap: Tensor? = nil) {
+                shapeMap: Tensor? = nil, pixelCoverage: Tensor? = nil) {
         self.clip = clip; self.tokens = tokens; self.objectCoverage = objectCoverage; self.captionDraws = captionDraws
-        self.alteredInput = alteredInput; self.shapeMap = shapeMap
+        self.alteredInput = alteredInput; self.shapeMap = shapeMap; self.pixelCoverage = pixelCoverage
     }
 }
 
@@ -194,6 +197,8 @@ public final class FlowMatchingTrainer: @unchecked Sendable {
     /// `shapeHeadClasses` > 0): the head itself always learns from its cross-entropy, so β = 0 makes
     /// it a linear probe of the model's features that changes nothing else. See `ShapeHead`.
     public var shapeHeadWeight: Float = 0
+    /// Weight of the token mask head's loss (configs with `maskHeadValues` > 0). See `MaskHead`.
+    public var maskHeadWeight: Float = 0
 
     /// The object weight λ at noise level s.
     public func objectWeight(at s: Float) -> Float {
@@ -207,8 +212,8 @@ public final class FlowMatchingTrainer: @unchecked Sendable {
     let edges: EdgeScratch
     /// The x0 estimate of a rollout step [F, H, W, 3], made on first use.
     let rolloutScratch = RolloutScratch()
-    /// The token shape head's buffers (nil without a head).
-    let shapeHead: ShapeHead?
+    /// The token shape and mask heads' buffers (nil without them).
+    let shapeHead: ShapeHead?, maskHead: MaskHead?
     /// Lanes of data-parallel steps (empty: samples run one after the other on `ctx`).
     var lanes: [Lane] = []
     /// Per-sample noise drawn ahead of a multi-lane step.
@@ -221,7 +226,7 @@ public final class FlowMatchingTrainer: @unchecked Sendable {
         let weights: LossWeights
         let edges: EdgeScratch
         let rolloutScratch = RolloutScratch()
-        let shapeHead: ShapeHead?
+        let shapeHead: ShapeHead?, maskHead: MaskHead?
         init(config c: ModelConfig, ctx: ComputeContext, grads: ParameterSet) throws {
             self.ctx = ctx; self.grads = grads
             acts = try ModelActivations(config: c, saveForBackward: true)
@@ -231,6 +236,7 @@ public final class FlowMatchingTrainer: @unchecked Sendable {
             weights = try LossWeights(config: c)
             edges = try EdgeScratch(config: c)
             shapeHead = c.shapeHeadClasses > 0 ? try ShapeHead(config: c) : nil
+            maskHead = c.maskHeadValues > 0 ? try MaskHead(config: c) : nil
         }
     }
 
@@ -251,6 +257,8 @@ public final class FlowMatchingTrainer: @unchecked Sendable {
         public var loss: Float, gradNorm: Float, learningRate: Float, samples: Int
         /// The token shape head's figures over the step's samples (nil without a head).
         public var shapeHead: ShapeHead.Summary? = nil
+        /// The token mask head's figures (nil without one).
+        public var maskHead: MaskHead.Summary? = nil
     }
 
     public init(config: ModelConfig, params: ParameterSet, optimizer: OptimizerConfig, context: ComputeContext, seed: UInt64) throws {
@@ -269,6 +277,7 @@ public final class FlowMatchingTrainer: @unchecked Sendable {
         weights = try LossWeights(config: config)
         edges = try EdgeScratch(config: config)
         shapeHead = config.shapeHeadClasses > 0 ? try ShapeHead(config: config) : nil
+        maskHead = config.maskHeadValues > 0 ? try MaskHead(config: config) : nil
     }
 
     /// Initial weights under `scheme` (see `WeightInitialization`). Under both, norm scales start at
@@ -316,7 +325,7 @@ public final class FlowMatchingTrainer: @unchecked Sendable {
 
     /// Loss and gradient of one sample at noise level s with noise from the trainer's stream;
     /// gradients accumulate (scaled by `weight`, e.g. 1 / batch size). The loss is the flow-matching
-    /// loss plus, with a token shape head, β times the head's mean cross-entropy.
+    /// loss plus, with a token shape or mask head, β times the head's mean cross-entropy.
     public func accumulate(_ sample: TrainingSample, weight: Float, level fixedLevel: Float? = nil) throws -> Float {
         guard sample.clip.shape == noisy.shape else { throw ModelError.badInput("clip \(sample.clip.shape), expected \(noisy.shape)") }
         let s = fixedLevel ?? noiseLevels.sample(&rng)
@@ -324,8 +333,8 @@ public final class FlowMatchingTrainer: @unchecked Sendable {
         let rolled = drawRollout(level: s)
         let r = try train(sample, level: s, weight: weight, ctx: ctx, acts: acts, backward: backward, noisy: noisy,
                          target: target, dOutput: dOutput, weights: weights, edges: edges, grads: grads,
-                         rolledOut: rolled, rolloutScratch: rolloutScratch, shapeHead: shapeHead)
-        return r.loss + shapeHeadWeight * r.head.meanCrossEntropy
+                         rolledOut: rolled, rolloutScratch: rolloutScratch, shapeHead: shapeHead, maskHead: maskHead)
+        return r.loss + shapeHeadWeight * r.head.meanCrossEntropy + maskHeadWeight * r.mask.meanCrossEntropy
     }
 
     /// Whether a sample at level s gets a rollout input: one uniform draw from the stream per sample
@@ -342,7 +351,7 @@ public final class FlowMatchingTrainer: @unchecked Sendable {
     func train(_ sample: TrainingSample, level s: Float, weight: Float, ctx: ComputeContext, acts: ModelActivations, backward: ModelBackward,
                noisy: Tensor, target: Tensor, dOutput: Tensor, weights: LossWeights, edges: EdgeScratch,
                grads: ParameterSet, rolledOut: Bool = false, rolloutScratch: RolloutScratch? = nil,
-               shapeHead: ShapeHead? = nil) throws -> (loss: Float, head: ShapeHead.Outcome?) {
+               shapeHead: ShapeHead? = nil, maskHead: MaskHead? = nil) throws -> (loss: Float, head: ShapeHead.Outcome?, mask: MaskHead.Outcome?) {
         let c = config
         // x_s mixes the noise with the target, or with the altered input at high levels.
         var input = sample.clip
@@ -387,8 +396,8 @@ public final class FlowMatchingTrainer: @unchecked Sendable {
             loss += Double(edgeWeight) * (try edges.add(output: out, target: tv, scale: weight * edgeWeight / (n * sc * sc), model: model, into: dv))
         }
         // Token shape head: its cross-entropy trains the head, and (times β) the blocks below it.
-        var head: ShapeHead.Outcome?
-        var extra: (block: Int, gradient: Tensor)?
+        var head: ShapeHead.Outcome?, mask: MaskHead.Outcome?
+        var extra: [(block: Int, gradient: Tensor)] = []
         if let shapeHead, let map = sample.shapeMap {
             guard shapeHeadWeight.isFinite, shapeHeadWeight >= 0 else { throw ModelError.badInput("shape head weight \(shapeHeadWeight): must be finite and >= 0") }
             // The output of block k is block k + 1's input, or the final layer's input after the last block   [T, D]
@@ -396,10 +405,18 @@ public final class FlowMatchingTrainer: @unchecked Sendable {
             let outcome = try shapeHead.run(map: map, features: features, model: model, params: params, grads: grads,
                                             weight: weight, modelWeight: shapeHeadWeight, level: s)
             head = outcome
-            if outcome.tokens > 0 && shapeHeadWeight > 0 { extra = (c.shapeHeadBlock, shapeHead.dFeatures) }
+            if outcome.tokens > 0 && shapeHeadWeight > 0 { extra.append((c.shapeHeadBlock, shapeHead.dFeatures)) }
         }
-        try backward.backward(ctx, model: model, acts: acts, dOutput: dOutput, grads: grads, blockOutputGradient: extra)
-        return (Float(loss) / (n * sc * sc), head)
+        // Token mask head on the last block's output.
+        if let maskHead, let coverage = sample.pixelCoverage {
+            guard maskHeadWeight.isFinite, maskHeadWeight >= 0 else { throw ModelError.badInput("mask head weight \(maskHeadWeight): must be finite and >= 0") }
+            let outcome = try maskHead.run(coverage: coverage, features: acts.finalInput, params: params, grads: grads,
+                                           weight: weight, modelWeight: maskHeadWeight, level: s)
+            mask = outcome
+            if outcome.tokens > 0 && maskHeadWeight > 0 { extra.append((c.depth - 1, maskHead.dFeatures)) }
+        }
+        try backward.backward(ctx, model: model, acts: acts, dOutput: dOutput, grads: grads, blockOutputGradients: extra)
+        return (Float(loss) / (n * sc * sc), head, mask)
     }
 
     /// Moves `state` [F, H, W, 3], a clip at level `from`, to level `to` < `from` with `steps` Euler steps
@@ -427,9 +444,9 @@ public final class FlowMatchingTrainer: @unchecked Sendable {
         guard !batch.isEmpty else { throw ModelError.badInput("empty batch") }
         grads.zero()
         var loss: Float = 0
-        var outcomes: [ShapeHead.Outcome] = []
+        var outcomes: [ShapeHead.Outcome] = [], masks: [MaskHead.Outcome] = []
         if lanes.count > 1 && batch.count > 1 {
-            (loss, outcomes) = try laneStep(batch)
+            (loss, outcomes, masks) = try laneStep(batch)
         } else {
             let w = 1 / Float(batch.count)
             for sample in batch {
@@ -439,18 +456,20 @@ public final class FlowMatchingTrainer: @unchecked Sendable {
                 let rolled = drawRollout(level: s)
                 let r = try train(sample, level: s, weight: w, ctx: ctx, acts: acts, backward: backward, noisy: noisy,
                                   target: target, dOutput: dOutput, weights: weights, edges: edges, grads: grads,
-                                  rolledOut: rolled, rolloutScratch: rolloutScratch, shapeHead: shapeHead)
+                                  rolledOut: rolled, rolloutScratch: rolloutScratch, shapeHead: shapeHead, maskHead: maskHead)
                 loss += r.loss * w
                 if let h = r.head { outcomes.append(h) }
+                if let m = r.mask { masks.append(m) }
             }
         }
         let (norm, lr) = try optimizer.update(params, grads: grads)
         return StepStats(loss: loss, gradNorm: norm, learningRate: lr, samples: batch.count,
-                         shapeHead: shapeHead == nil ? nil : ShapeHead.Summary(outcomes))
+                         shapeHead: shapeHead == nil ? nil : ShapeHead.Summary(outcomes),
+                         maskHead: maskHead == nil ? nil : MaskHead.Summary(masks))
     }
 
     /// Gradient accumulation over `batch` on the lanes; lane 0's gradients are `grads`.
-    func laneStep(_ batch: [TrainingSample]) throws -> (Float, [ShapeHead.Outcome]) {
+    func laneStep(_ batch: [TrainingSample]) throws -> (Float, [ShapeHead.Outcome], [MaskHead.Outcome]) {
         let n = batch.count, weight = 1 / Float(n)
         for sample in batch where sample.clip.shape != noisy.shape {
             throw ModelError.badInput("clip \(sample.clip.shape), expected \(noisy.shape)")
@@ -475,9 +494,10 @@ public final class FlowMatchingTrainer: @unchecked Sendable {
                                            backward: lane.backward, noisy: lane.noisy, target: lane.target,
                                            dOutput: lane.dOutput, weights: lane.weights, edges: lane.edges,
                                            grads: lane.grads, rolledOut: rolledOut[i], rolloutScratch: lane.rolloutScratch,
-                                           shapeHead: lane.shapeHead)
+                                           shapeHead: lane.shapeHead, maskHead: lane.maskHead)
                     results.loss[i] = r.loss
                     results.head[i] = r.head
+                    results.mask[i] = r.mask
                 } catch { results.errors[i] = error }
             }
         }
@@ -489,7 +509,7 @@ public final class FlowMatchingTrainer: @unchecked Sendable {
                 for j in 0..<dst.count { dst[j] += src[j] }
             }
         }
-        return (results.loss.reduce(0) { $0 + $1 * weight }, results.head.compactMap { $0 })
+        return (results.loss.reduce(0) { $0 + $1 * weight }, results.head.compactMap { $0 }, results.mask.compactMap { $0 })
     }
 }
 
@@ -497,16 +517,18 @@ public final class FlowMatchingTrainer: @unchecked Sendable {
 /// different slots from different threads are not accesses to one shared array).
 final class LaneResults: @unchecked Sendable {
     let loss: UnsafeMutableBufferPointer<Float>, errors: UnsafeMutableBufferPointer<Error?>
-    let head: UnsafeMutableBufferPointer<ShapeHead.Outcome?>
+    let head: UnsafeMutableBufferPointer<ShapeHead.Outcome?>, mask: UnsafeMutableBufferPointer<MaskHead.Outcome?>
     init(count: Int) {
         loss = .allocate(capacity: count); loss.initialize(repeating: 0)
         errors = .allocate(capacity: count); errors.initialize(repeating: nil)
         head = .allocate(capacity: count); head.initialize(repeating: nil)
+        mask = .allocate(capacity: count); mask.initialize(repeating: nil)
     }
     deinit {
         loss.deallocate()
         errors.deinitialize(); errors.deallocate()
         head.deinitialize(); head.deallocate()
+        mask.deinitialize(); mask.deallocate()
     }
 }
 

@@ -40,10 +40,10 @@ public final class ModelBackward: @unchecked Sendable {
 
     /// Accumulates into `grads` the gradient of a loss whose gradient with respect to the predicted
     /// patches `[T, P]` is `dOutput`, for the forward that filled `acts` (with `saveForBackward`).
-    /// `blockOutputGradient` adds a second loss's gradient with respect to one block's output
-    /// `[T, D]` (the token shape head's), joined where the backward pass reaches that block.
+    /// `blockOutputGradients` add other losses' gradients with respect to blocks' outputs `[T, D]`
+    /// (the auxiliary heads'), each joined where the backward pass reaches its block.
     public func backward(_ ctx: ComputeContext, model: VideoDiT, acts: ModelActivations, dOutput: Tensor, grads: ParameterSet,
-                         blockOutputGradient: (block: Int, gradient: Tensor)? = nil) throws {
+                         blockOutputGradients: [(block: Int, gradient: Tensor)] = []) throws {
         guard acts.saveForBackward else { throw ModelError.badInput("backward needs activations saved by the forward") }
         let c = config, d = c.modelWidth, w = model.weights
         let g = try ModelWeights(grads, config: c)
@@ -76,13 +76,13 @@ public final class ModelBackward: @unchecked Sendable {
 
         // Blocks, last to first: dH holds the gradient of the block output, then of its input.
         dSharedMod.fill(0)
-        if let extra = blockOutputGradient {
+        for extra in blockOutputGradients {
             guard (0..<c.depth).contains(extra.block), extra.gradient.shape == [c.tokens, d] else {
                 throw ModelError.badInput("block output gradient of block \(extra.block), \(extra.gradient.shape)")
             }
         }
         for i in stride(from: c.depth - 1, through: 0, by: -1) {
-            if let extra = blockOutputGradient, extra.block == i { try ctx.gatedAdd(dH, extra.gradient, gate: nil) }
+            for extra in blockOutputGradients where extra.block == i { try ctx.gatedAdd(dH, extra.gradient, gate: nil) }
             try blockBackward(ctx, i, model: model, grads: g, acts: acts.block(i), context: try acts.context(), dContext: dContext)
         }
         // Shared adaLN: sharedMod = adaln(condAct); every block's mod = sharedMod + table.

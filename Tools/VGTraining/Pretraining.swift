@@ -23,6 +23,10 @@ public protocol CaptionedClipSource: Sendable {
     /// -1 on background, `[F, H, W]`) into `map`, the token shape head's labels; returns false when
     /// the source does not know (the default).
     func shapeMap(_ index: Int, into map: Tensor) throws -> Bool
+    /// Writes example `index`'s object coverage at the rendered pixels' resolution (`[F, r·H, r·W]`
+    /// for a latent source) into `coverage`, the token mask head's targets; returns false when the
+    /// source does not know (the default).
+    func pixelCoverage(_ index: Int, into coverage: Tensor) throws -> Bool
 }
 
 extension CaptionedClipSource {
@@ -30,6 +34,7 @@ extension CaptionedClipSource {
     public func captionDraws(_ index: Int, captionDropped: Bool, count: Int) -> CaptionDraws? { nil }
     public func alteredInput(_ index: Int, into clip: Tensor) throws -> Bool { false }
     public func shapeMap(_ index: Int, into map: Tensor) throws -> Bool { false }
+    public func pixelCoverage(_ index: Int, into coverage: Tensor) throws -> Bool { false }
 }
 
 extension PretrainOptions {
@@ -108,6 +113,9 @@ public struct PretrainOptions: Codable, Sendable {
     /// Weight β of the token shape head's cross-entropy (`ShapeHead`), for a model config with
     /// `shapeHeadClasses` > 0, e.g. 0.1; 0 = no head (phases 1-45).
     public var shapeHeadWeight: Float = 0
+    /// Weight of the token mask head's binary cross-entropy (`MaskHead`), for a model config with
+    /// `maskHeadValues` > 0, e.g. 0.3; 0 = no head.
+    public var maskHeadWeight: Float = 0
     public init() {}
 
     /// Whether any level weights object pixels (then the source's coverage maps are needed).
@@ -115,7 +123,7 @@ public struct PretrainOptions: Codable, Sendable {
 
     enum CodingKeys: String, CodingKey {
         case model, optimizer, batchSize, steps, seed, captionDropout, checkpointEvery, tokenizerCorpus, threads, lanes, noiseLevels, initialWeights, objectWeight
-        case objectWeightHigh, objectWeightHighFrom, initialization, pureNoiseDraws, edgeWeight, alteredInputFrom, rollout, shapeHeadWeight
+        case objectWeightHigh, objectWeightHighFrom, initialization, pureNoiseDraws, edgeWeight, alteredInputFrom, rollout, shapeHeadWeight, maskHeadWeight
     }
 
     /// Decodes options files written before `lanes` / `noiseLevels` / `initialWeights` existed too.
@@ -142,6 +150,7 @@ public struct PretrainOptions: Codable, Sendable {
         alteredInputFrom = try c.decodeIfPresent(Float.self, forKey: .alteredInputFrom)
         rollout = try c.decodeIfPresent(RolloutInputs.self, forKey: .rollout)
         shapeHeadWeight = try c.decodeIfPresent(Float.self, forKey: .shapeHeadWeight) ?? 0
+        maskHeadWeight = try c.decodeIfPresent(Float.self, forKey: .maskHeadWeight) ?? 0
     }
 
     public func validate() throws {
@@ -162,6 +171,9 @@ public struct PretrainOptions: Codable, Sendable {
         guard shapeHeadWeight.isFinite, shapeHeadWeight >= 0, (shapeHeadWeight > 0) == (model.shapeHeadClasses > 0) else {
             throw ModelError.invalidConfig("pretrain options: shapeHeadWeight must be finite and > 0 exactly when the model config has a shape head (shapeHeadClasses > 0)")
         }
+        guard maskHeadWeight.isFinite, maskHeadWeight >= 0, (maskHeadWeight > 0) == (model.maskHeadValues > 0) else {
+            throw ModelError.invalidConfig("pretrain options: maskHeadWeight must be finite and > 0 exactly when the model config has a mask head (maskHeadValues > 0)")
+        }
         if let h = objectWeightHigh {
             guard h.isFinite, h >= 0, objectWeightHighFrom.isFinite, (0...1).contains(objectWeightHighFrom) else {
                 throw ModelError.invalidConfig("pretrain options: objectWeightHigh must be finite and >= 0, objectWeightHighFrom in [0, 1]")
@@ -176,6 +188,9 @@ public struct TrainLogLine: Codable, Sendable {
     /// The token shape head's mean cross-entropy and accuracy over the step's labelled tokens, and its
     /// accuracy at levels s >= 0.6 (absent without a head; `ShapeHead.Summary`).
     public var shapeHeadLoss: Float? = nil, shapeHeadAccuracy: Float? = nil, shapeHeadAccuracyHigh: Float? = nil
+    /// The token mask head's mean binary cross-entropy per value and the intersection over union of
+    /// its masks, also at s >= 0.6 (absent without a head; `MaskHead.Summary`).
+    public var maskHeadLoss: Float? = nil, maskHeadIoU: Float? = nil, maskHeadIoUHigh: Float? = nil
 }
 
 /// A pretraining run: trains the tokenizer on the source's captions (or reuses the one in the
@@ -230,6 +245,7 @@ public final class Pretrainer {
                 same.refinerFeatures = c.refinerFeatures
                 same.depth = c.depth
                 same.shapeHeadClasses = c.shapeHeadClasses; same.shapeHeadBlock = c.shapeHeadBlock
+                same.maskHeadValues = c.maskHeadValues
                 // A model moved onto another clip representation (RGB pixels to a latent autoencoder's
                 // grid) or other patches: everything but the patch embedding and the final linear
                 // carries over; with another token grid (finer patches) the video position table
@@ -246,7 +262,8 @@ public final class Pretrainer {
                       fc.depth > 0, fc.depth <= c.depth, c.depth % fc.depth == 0,
                       fc.refinerChannels == 0 || fc.refinerChannels == c.refinerChannels,
                       fc.refinerFeatures == 0 || fc.refinerFeatures == c.refinerFeatures,
-                      fc.shapeHeadClasses == 0 || (fc.shapeHeadClasses, fc.shapeHeadBlock) == (c.shapeHeadClasses, c.shapeHeadBlock) else {
+                      fc.shapeHeadClasses == 0 || (fc.shapeHeadClasses, fc.shapeHeadBlock) == (c.shapeHeadClasses, c.shapeHeadBlock),
+                      fc.maskHeadValues == 0 || fc.maskHeadValues == c.maskHeadValues else {
                     throw ModelError.invalidConfig("\(path) has another model config than the run's")
                 }
                 guard let tj = file.metadata[TrainingCheckpoint.tokenizerKey] else { throw ModelError.badParameter("\(path) has no tokenizer") }
@@ -337,12 +354,17 @@ public final class Pretrainer {
         trainer.alteredInputFrom = o.alteredInputFrom
         trainer.rollout = o.rollout
         trainer.shapeHeadWeight = o.shapeHeadWeight
+        trainer.maskHeadWeight = o.maskHeadWeight
         try trainer.useLanes(o.lanes)
         let tokenizerJSON = tokenizer.jsonString()
         let empty: [Int32] = [BPETokenizer.bosID, BPETokenizer.eosID]
         let clips = try (0..<o.batchSize).map { _ in try Tensor(zeros: [c.frames, c.height, c.width, c.channels]) }
         let coverages = o.usesObjectCoverage ? try (0..<o.batchSize).map { _ in try Tensor(zeros: [c.frames, c.height, c.width]) } : []
         let shapeMaps = c.shapeHeadClasses > 0 ? try (0..<o.batchSize).map { _ in try Tensor(zeros: [c.frames, c.height, c.width]) } : []
+        // The mask head's targets are at the pixels' resolution: r x r pixels per latent position.
+        let pixelScale = c.maskHeadValues > 0 ? Int((Double(c.maskHeadValues / (c.patchT * c.patchH * c.patchW))).squareRoot().rounded()) : 1
+        let pixelCoverages = c.maskHeadValues > 0
+            ? try (0..<o.batchSize).map { _ in try Tensor(zeros: [c.frames, c.height * pixelScale, c.width * pixelScale]) } : []
         let altered = o.alteredInputFrom != nil ? try (0..<o.batchSize).map { _ in try Tensor(zeros: [c.frames, c.height, c.width, c.channels]) } : []
         let start = Date()
         var log = try? FileHandle(forWritingTo: logURL)
@@ -363,8 +385,10 @@ public final class Pretrainer {
                 let draws = o.pureNoiseDraws > 0 ? source.captionDraws(index, captionDropped: drop, count: o.pureNoiseDraws) : nil
                 let swapped = o.alteredInputFrom != nil ? try source.alteredInput(index, into: altered[b]) : false
                 let labelled = c.shapeHeadClasses > 0 ? try source.shapeMap(index, into: shapeMaps[b]) : false
+                let masked = c.maskHeadValues > 0 ? try source.pixelCoverage(index, into: pixelCoverages[b]) : false
                 batch.append(TrainingSample(clip: clips[b], tokens: tokens, objectCoverage: known ? coverages[b] : nil, captionDraws: draws,
-                                            alteredInput: swapped ? altered[b] : nil, shapeMap: labelled ? shapeMaps[b] : nil))
+                                            alteredInput: swapped ? altered[b] : nil, shapeMap: labelled ? shapeMaps[b] : nil,
+                                            pixelCoverage: masked ? pixelCoverages[b] : nil))
             }
             let stats = try trainer.step(batch)
             position += o.batchSize
@@ -373,6 +397,9 @@ public final class Pretrainer {
                                     samplesPerSecond: Double(o.batchSize) / Date().timeIntervalSince(t0), elapsed: Date().timeIntervalSince(start))
             if let h = stats.shapeHead, h.tokens > 0 {
                 line.shapeHeadLoss = h.crossEntropy; line.shapeHeadAccuracy = h.accuracy; line.shapeHeadAccuracyHigh = h.accuracyHigh
+            }
+            if let m = stats.maskHead, m.tokens > 0 {
+                line.maskHeadLoss = m.crossEntropy; line.maskHeadIoU = m.iou; line.maskHeadIoUHigh = m.iouHigh
             }
             if let data = try? JSONEncoder().encode(line) { log?.write(data + Data("\n".utf8)) }
             progress(line)

@@ -52,12 +52,12 @@ public enum TrainingCheckpoint {
     }
 
     /// Writes weights only (e.g. the EMA, as f16) with the config and tokenizer: the file later
-    /// stages start from and `vgpack` converts. A training-only token shape head is left out (the
+    /// stages start from and `vgpack` converts. Training-only auxiliary heads (`aux.*`) are left out (the
     /// written config has none), so the file is the model the runtime runs.
     public static func exportWeights(_ params: ParameterSet, config: ModelConfig, tokenizer: String?, asHalf: Bool,
                                      extra: [String: String] = [:], to url: URL) throws {
         var meta = extra, written = config
-        written.shapeHeadClasses = 0; written.shapeHeadBlock = 0
+        written.shapeHeadClasses = 0; written.shapeHeadBlock = 0; written.maskHeadValues = 0
         meta[configKey] = try json(written)
         if let tokenizer { meta[tokenizerKey] = tokenizer }
         var w = SafeTensorsWriter(metadata: meta)

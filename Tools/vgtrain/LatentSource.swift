@@ -51,6 +51,9 @@ struct LatentClipSource: CaptionedClipSource, @unchecked Sendable {
         return true
     }
 
+    /// The pixels' coverage at full resolution (the token mask head's targets).
+    func pixelCoverage(_ index: Int, into coverage: Tensor) throws -> Bool { try pixels.pixelCoverage(index, into: coverage) }
+
     func captionDraws(_ index: Int, captionDropped: Bool, count: Int) -> CaptionDraws? {
         guard let inner = pixels.captionDraws(index, captionDropped: captionDropped, count: count) else { return nil }
         let shape = pixelShape, codec = self.codec, ctx = self.ctx

@@ -91,6 +91,9 @@ struct ShapeWorldSource: CaptionedClipSource {
         return true
     }
 
+    /// The clean scene's coverage at full resolution, the token mask head's targets.
+    func pixelCoverage(_ index: Int, into coverage: Tensor) throws -> Bool { try objectCoverage(index, into: coverage) }
+
     /// The clean scene's shape map (`Renderer.objectShapeMap`), the token shape head's labels.
     func shapeMap(_ index: Int, into map: Tensor) throws -> Bool {
         try Self.write(coverage: try Renderer.objectShapeMap(stream.spec(at: index), config: stream.config), into: map)
@@ -164,6 +167,7 @@ struct Pretrain: ParsableCommand {
     @Option(help: "Clips averaged into a pure-noise sample's target besides its own, drawn from what its detailed (or empty) caption says (0 = off).") var pureNoiseDraws = 0
     @Option(help: "Weight of the token shape head's loss: a linear head on --shape-head-block's output names the shape of each object token (labels from the rendered scene), its cross-entropy times this weight joins the loss (0 = no head; training only, exports drop it).") var shapeHeadWeight: Float = 0
     @Option(help: "The block whose output the token shape head reads (0-based).") var shapeHeadBlock = 1
+    @Option(help: "Weight of the token mask head's loss: a linear head on the last block's output gives each token's clean object mask at pixel resolution, its binary cross-entropy times this weight joins the loss (0 = no head; training only, exports drop it).") var maskHeadWeight: Float = 0
 
     func run() throws {
         var o = PretrainOptions()
@@ -256,6 +260,12 @@ struct Pretrain: ParsableCommand {
             o.model.shapeHeadClasses = ShapeKind.allCases.count; o.model.shapeHeadBlock = shapeHeadBlock
             o.shapeHeadWeight = shapeHeadWeight
         }
+        if maskHeadWeight != 0 {
+            guard maskHeadWeight.isFinite, maskHeadWeight > 0 else { throw CLIError("--mask-head-weight: a positive weight (got \(maskHeadWeight))") }
+            let r = o.model.channels == 3 ? 1 : pixelHeight / o.model.height
+            o.model.maskHeadValues = o.model.patchT * o.model.patchH * o.model.patchW * r * r
+            o.maskHeadWeight = maskHeadWeight
+        }
         o.optimizer.learningRate = lr; o.optimizer.warmupSteps = warmup; o.optimizer.totalSteps = steps
         do { try o.validate() } catch { throw CLIError("\(error)") }
         guard (1...SceneSpec.maxObjects).contains(maxObjects) else { throw CLIError("--max-objects: 1...\(SceneSpec.maxObjects) (got \(maxObjects))") }
@@ -315,6 +325,9 @@ struct Pretrain: ParsableCommand {
                               line.step, o.steps, line.loss, avg, line.gradNorm, line.learningRate, line.samplesPerSecond, formatDuration(eta))
             if let ce = line.shapeHeadLoss, let acc = line.shapeHeadAccuracy {
                 text += String(format: "  shape head %.3f nats, %.2f right", ce, acc)
+            }
+            if let ce = line.maskHeadLoss, let iou = line.maskHeadIoU {
+                text += String(format: "  mask head %.3f nats, IoU %.2f", ce, iou)
             }
             if tty { print("\r" + text, terminator: "", to: &stderr) } else if line.step % 10 == 0 || line.step == o.steps { print(text, to: &stderr) }
         }, shouldStop: { timeLimit.map { Date().timeIntervalSince(start) > $0 } ?? false })
