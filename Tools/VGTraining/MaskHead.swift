@@ -71,7 +71,7 @@ public final class MaskHead: @unchecked Sendable {
     public static func tokenMasks(_ coverage: Tensor, config c: ModelConfig) throws -> (masks: [Float], touched: [Bool]) {
         let perPatch = c.patchT * c.patchH * c.patchW, m = c.maskHeadValues
         guard m > 0, m % perPatch == 0 else { throw ModelError.invalidConfig("maskHeadValues \(m) for \(perPatch)-position patches") }
-        let r = Int((Double(m / perPatch)).squareRoot().rounded())
+        let r = pixelScale(c)
         guard r * r * perPatch == m, coverage.shape == [c.frames, c.height * r, c.width * r] else {
             throw ModelError.badInput("pixel coverage \(coverage.shape) for \(m)-value token masks of a \([c.frames, c.height, c.width]) clip")
         }
@@ -90,6 +90,14 @@ public final class MaskHead: @unchecked Sendable {
             tok += 1
         } } }
         return (masks, touched)
+    }
+
+    /// Pixels per clip position along each axis, r, from `maskHeadValues` = r² · patchT · patchH · patchW
+    /// (1 without a mask head).
+    public static func pixelScale(_ c: ModelConfig) -> Int {
+        let perPatch = c.patchT * c.patchH * c.patchW
+        guard c.maskHeadValues > 0 else { return 1 }
+        return Int((Double(c.maskHeadValues / perPatch)).squareRoot().rounded())
     }
 
     /// Runs the head on `features` ([T, D], the last block's output) against the masks of `coverage`:

@@ -362,7 +362,7 @@ public final class Pretrainer {
         let coverages = o.usesObjectCoverage ? try (0..<o.batchSize).map { _ in try Tensor(zeros: [c.frames, c.height, c.width]) } : []
         let shapeMaps = c.shapeHeadClasses > 0 ? try (0..<o.batchSize).map { _ in try Tensor(zeros: [c.frames, c.height, c.width]) } : []
         // The mask head's targets are at the pixels' resolution: r x r pixels per latent position.
-        let pixelScale = c.maskHeadValues > 0 ? Int((Double(c.maskHeadValues / (c.patchT * c.patchH * c.patchW))).squareRoot().rounded()) : 1
+        let pixelScale = MaskHead.pixelScale(c)
         let pixelCoverages = c.maskHeadValues > 0
             ? try (0..<o.batchSize).map { _ in try Tensor(zeros: [c.frames, c.height * pixelScale, c.width * pixelScale]) } : []
         let altered = o.alteredInputFrom != nil ? try (0..<o.batchSize).map { _ in try Tensor(zeros: [c.frames, c.height, c.width, c.channels]) } : []
