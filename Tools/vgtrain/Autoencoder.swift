@@ -149,7 +149,7 @@ struct AutoencoderCommand: ParsableCommand {
             try AutoencoderTrainer.save(ae, asHalf: true, extra: meta, to: URL(fileURLWithPath: path))
             print("latent statistics written into \(path): mean \(meta[AutoencoderTrainer.latentMeanKey]!), std \(meta[AutoencoderTrainer.latentStdKey]!)")
         }
-        let prompts = benchmarkPrompts(limit: limit)
+        let prompts = try benchmarkPrompts(limit: limit)
         var truthTally = CheckTally(), reconTally = CheckTally()
         var mse: Double = 0
         let c = ae.config.latentChannels

@@ -48,7 +48,7 @@ struct BindingProbe: ParsableCommand {
         let m = try EvaluationModel(path: model, ema: ema, autoencoder: autoencoder)
         let (c, tokenizer, dit, render) = (m.config, m.tokenizer, m.dit, m.render)
         let ctx = try ComputeContext(threads: threads)
-        let prompts = benchmarkPrompts(limit: limit), n = prompts.count
+        let prompts = try benchmarkPrompts(limit: limit), n = prompts.count
         // saveForBackward keeps every block's cross-attention queries and keys for the selectivity table.
         let acts = try ModelActivations(config: c, saveForBackward: true)
         // The model's clip (pixels, or a latent model's latents) and the rendered truth in [-1, 1] as

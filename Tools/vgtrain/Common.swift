@@ -185,10 +185,12 @@ struct EvaluationModel {
 }
 
 /// `limit` prompts spread evenly over the fixed v1 benchmark set.
-func benchmarkPrompts(limit: Int) -> [BenchmarkPrompt] {
+/// `limit` prompts spread evenly over the v1 set; a limit outside 1...320 is a usage error, not
+/// silently clamped.
+func benchmarkPrompts(limit: Int) throws -> [BenchmarkPrompt] {
     let all = BenchmarkSet.v1()
-    let n = max(1, min(limit, all.count))
-    return (0..<n).map { all[$0 * all.count / n] }
+    guard (1...all.count).contains(limit) else { throw CLIError("--limit: 1...\(all.count) prompts (got \(limit))") }
+    return (0..<limit).map { all[$0 * all.count / limit] }
 }
 
 /// ShapeBench checks counted per attribute (or any key), for the diagnostics that judge many clips

@@ -65,7 +65,7 @@ struct Evaluate: ParsableCommand {
         let guide = try guideModel.map { try EvaluationModel(path: $0, ema: guideEma) }
         if let guide, guide.tokenizer != m.tokenizer { throw CLIError("the guide model's tokenizer differs from the model's") }
         let ctx = try ComputeContext(threads: threads)
-        let prompts = benchmarkPrompts(limit: limit)
+        let prompts = try benchmarkPrompts(limit: limit)
         let empty: [Int32] = [BPETokenizer.bosID, BPETokenizer.eosID]
         let negativeKind = try negativeShape.map { name -> ShapeKind in
             guard let k = ShapeKind(rawValue: name) else { throw CLIError("--negative-shape: one of \(ShapeKind.allCases.map(\.rawValue).joined(separator: ", ")) (got \(name))") }
@@ -177,7 +177,7 @@ struct Evaluate: ParsableCommand {
         guard kind == "truth" || kind == "shuffled" else { throw CLIError("--baseline takes truth or shuffled") }
         let c = ModelConfig()
         let render = RenderConfig(frames: c.frames, height: c.height, width: c.width, fps: 8)
-        let prompts = benchmarkPrompts(limit: limit), n = prompts.count
+        let prompts = try benchmarkPrompts(limit: limit), n = prompts.count
         var reports: [VideoReport] = []
         for (i, p) in prompts.enumerated() {
             // Shuffled: a fixed permutation (7919 is prime to any set size used here) that moves every prompt.

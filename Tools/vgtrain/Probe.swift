@@ -55,7 +55,7 @@ struct Probe: ParsableCommand {
         let m = try EvaluationModel(path: model, ema: ema, autoencoder: autoencoder)
         let (c, tokenizer, dit, render) = (m.config, m.tokenizer, m.dit, m.render)
         let ctx = try ComputeContext(threads: threads)
-        let prompts = benchmarkPrompts(limit: limit), n = prompts.count
+        let prompts = try benchmarkPrompts(limit: limit), n = prompts.count
         let cond = try ModelActivations(config: c, saveForBackward: false)
         let uncond = try ModelActivations(config: c, saveForBackward: false)
         try dit.encodeText(ctx, tokens: [BPETokenizer.bosID, BPETokenizer.eosID], acts: uncond)

@@ -1,0 +1,55 @@
+#!/usr/bin/env bash
+# The training diagnostics' command lines (`vgtrain probe`, `vgtrain binding-probe`) on tiny random
+# models: each runs end to end on a pixel and a latent model and prints the tables it promises, and
+# each bad option is refused with a clear message and exit status 1 (never a crash or a silent clamp).
+# Usage: Scripts/test-diagnostics-cli.sh [path to vgtrain] (default: the release build's).
+set -euo pipefail
+cd "$(dirname "$0")/.."
+vgtrain=${1:-$(swift build -c release -Xswiftc -enable-testing --show-bin-path)/vgtrain}
+out=$(mktemp -d)
+trap 'rm -rf "$out"' EXIT
+fail() { echo "FAIL: $*"; exit 1; }
+"$vgtrain" tiny-model -o "$out/tiny.vgpk" >/dev/null
+"$vgtrain" tiny-model --latent -o "$out/tiny-latent.vgpk" >/dev/null
+
+# probe: one table row per level, the judge's table with --judge, a PNG with --sheet.
+"$vgtrain" probe --model "$out/tiny.vgpk" --limit 2 --levels 0.5,1 --judge --sheet "$out/probe.png" --threads 1 > "$out/probe.txt"
+[ "$(grep -c '^| 0.50 |' "$out/probe.txt")" = 2 ] || fail "probe: expected an MSE row and a judge row at s = 0.50"
+[ "$(grep -c '^| 1.00 |' "$out/probe.txt")" = 2 ] || fail "probe: expected an MSE row and a judge row at s = 1.00"
+grep -q '(2 detailed prompts' "$out/probe.txt" || fail "probe: the prompt count is missing"
+[ "$(head -c 8 "$out/probe.png" | od -An -tx1 | tr -d ' \n')" = 89504e470d0a1a0a ] || fail "probe --sheet did not write a PNG"
+"$vgtrain" probe --model "$out/tiny-latent.vgpk" --limit 2 --levels 0.3 --input-shape star --input-blur 1 --threads 1 > "$out/probe-latent.txt"
+grep -q '^| 0.30 |' "$out/probe-latent.txt" || fail "probe on a latent model printed no row"
+
+# binding-probe: one row per attribute asked for, each with a ratio per level.
+"$vgtrain" binding-probe --model "$out/tiny.vgpk" --limit 2 --levels 0.5,1 --attributes color,shape --threads 1 > "$out/binding.txt"
+for a in color shape; do
+    grep -Eq "^\| $a \| [0-9.]+ / [0-9.]+ = [0-9.]+ \| [0-9.]+ / [0-9.]+ = [0-9.]+ \|$" "$out/binding.txt" || fail "binding-probe: no row for $a"
+done
+grep -q '^| size |' "$out/binding.txt" && fail "binding-probe: a row for an attribute not asked for"
+
+# Bad input: exit status 1 and a message that names the option.
+refuse() {
+    local expect=$1; shift
+    local rc=0
+    "$vgtrain" "$@" > /dev/null 2> "$out/err" || rc=$?
+    [ "$rc" = 1 ] || fail "'$*' exited with $rc, expected 1"
+    grep -q -- "$expect" "$out/err" || fail "'$*' said: $(cat "$out/err") (expected it to mention $expect)"
+}
+m=(--model "$out/tiny.vgpk" --threads 1)
+refuse --levels probe "${m[@]}" --levels 1.5
+refuse --levels probe "${m[@]}" --levels a,b
+refuse --limit probe "${m[@]}" --limit 0
+refuse --limit probe "${m[@]}" --limit 321
+refuse --input-shape probe "${m[@]}" --input-shape hexagon
+refuse --input-blur probe "${m[@]}" --input-blur=-1
+refuse --caption probe "${m[@]}" --caption weird
+refuse --rollout-from probe "${m[@]}" --rollout-from 2
+refuse "cannot read" probe --model "$out/missing.vgpk"
+head -c 100 "$out/tiny.vgpk" > "$out/truncated.vgpk"
+refuse "runs past the end" probe --model "$out/truncated.vgpk"
+refuse --attributes binding-probe "${m[@]}" --attributes colour
+refuse --levels binding-probe "${m[@]}" --levels 0.5,9
+refuse --limit binding-probe "${m[@]}" --limit 0
+refuse --limit evaluate "${m[@]}" --limit 0 --out "$out/eval"
+echo "diagnostics CLI: probe and binding-probe ran on pixel and latent tiny models, and 14 bad inputs were refused with exit status 1"
