@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
-# The training diagnostics' command lines (`vgtrain probe`, `vgtrain binding-probe`) on tiny random
-# models: each runs end to end on a pixel and a latent model and prints the tables it promises, and
+# The training diagnostics' command lines (`vgtrain probe`, `vgtrain binding-probe`, `evaluate
+# --guide-model`) on tiny random models: each runs end to end on a pixel and a latent model and prints the tables it promises, and
 # each bad option is refused with a clear message and exit status 1 (never a crash or a silent clamp).
 # Usage: Scripts/test-diagnostics-cli.sh [path to vgtrain] (default: the release build's).
 set -euo pipefail
@@ -28,6 +28,17 @@ for a in color shape; do
 done
 grep -q '^| size |' "$out/binding.txt" && fail "binding-probe: a row for an attribute not asked for"
 
+# evaluate with autoguidance on latent models: a packed guide, and a safetensors guide that needs the
+# model's --autoencoder (phase 52 guided by phase 42, both committed, 2-frame latent clips).
+"$vgtrain" evaluate --model "$out/tiny-latent.vgpk" --guide-model "$out/tiny-latent.vgpk" --limit 1 --levels detailed \
+    --steps 2 --threads 1 --out "$out/eval-guided" > /dev/null
+grep -q 'autoguided by tiny-latent.vgpk' "$out/eval-guided/shapebench.md" || fail "evaluate --guide-model: no autoguidance line in the table"
+"$vgtrain" evaluate --model Models/checkpoints/base-run/phase52/raw-step10000.safetensors \
+    --guide-model Models/checkpoints/base-run/phase42/raw-step2600.safetensors \
+    --autoencoder Models/checkpoints/autoencoder/ae1.safetensors --limit 1 --levels detailed --steps 2 --threads 1 \
+    --out "$out/eval-guided-latent" > /dev/null
+grep -q 'autoguided by raw-step2600.safetensors' "$out/eval-guided-latent/shapebench.md" || fail "evaluate: a latent safetensors guide was not used"
+
 # Bad input: exit status 1 and a message that names the option.
 refuse() {
     local expect=$1; shift
@@ -52,4 +63,5 @@ refuse --attributes binding-probe "${m[@]}" --attributes colour
 refuse --levels binding-probe "${m[@]}" --levels 0.5,9
 refuse --limit binding-probe "${m[@]}" --limit 0
 refuse --limit evaluate "${m[@]}" --limit 0 --out "$out/eval"
-echo "diagnostics CLI: probe and binding-probe ran on pixel and latent tiny models, and 14 bad inputs were refused with exit status 1"
+refuse "both be pixel models or both latent" evaluate "${m[@]}" --guide-model "$out/tiny-latent.vgpk" --limit 1 --out "$out/eval"
+echo "diagnostics CLI: probe and binding-probe ran on pixel and latent tiny models, evaluate ran autoguided on latent models, and 15 bad inputs were refused with exit status 1"

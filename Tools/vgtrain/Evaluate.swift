@@ -62,7 +62,10 @@ struct Evaluate: ParsableCommand {
         let interval = try parseRange(guidanceInterval, option: "--guidance-interval", within: 0...1)
         let m = try EvaluationModel(path: model, ema: ema, autoencoder: autoencoder)
         let (config, tokenizer, dit, render) = (m.config, m.tokenizer, m.dit, m.render)
-        let guide = try guideModel.map { try EvaluationModel(path: $0, ema: guideEma) }
+        // A latent guide works in the model's latent space: it is loaded with the same autoencoder
+        // (a packed guide carries its own; the sampler refuses one whose clip shape differs).
+        let guide = try guideModel.map { try EvaluationModel(path: $0, ema: guideEma, autoencoder: $0.hasSuffix(".vgpk") ? nil : autoencoder) }
+        if let guide, (guide.codec == nil) != (m.codec == nil) { throw CLIError("the guide model and the model must both be pixel models or both latent models") }
         if let guide, guide.tokenizer != m.tokenizer { throw CLIError("the guide model's tokenizer differs from the model's") }
         let ctx = try ComputeContext(threads: threads)
         let prompts = try benchmarkPrompts(limit: limit)
