@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
-# The training diagnostics' command lines (`vgtrain probe`, `vgtrain binding-probe`, `evaluate
-# --guide-model`) on tiny random models: each runs end to end on a pixel and a latent model and prints the tables it promises, and
-# each bad option is refused with a clear message and exit status 1 (never a crash or a silent clamp).
+# The training diagnostics' command lines (`vgtrain probe`, `vgtrain binding-probe`, `vgtrain evaluate
+# --guide-model`) on tiny random models (and one committed latent pair): each runs end to end and
+# prints the tables it promises, and each bad option is refused with a clear message and exit status 1 (never a crash or a silent clamp).
 # Usage: Scripts/test-diagnostics-cli.sh [path to vgtrain] (default: the release build's).
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -64,4 +64,7 @@ refuse --levels binding-probe "${m[@]}" --levels 0.5,9
 refuse --limit binding-probe "${m[@]}" --limit 0
 refuse --limit evaluate "${m[@]}" --limit 0 --out "$out/eval"
 refuse "both be pixel models or both latent" evaluate "${m[@]}" --guide-model "$out/tiny-latent.vgpk" --limit 1 --out "$out/eval"
-echo "diagnostics CLI: probe and binding-probe ran on pixel and latent tiny models, evaluate ran autoguided on latent models, and 15 bad inputs were refused with exit status 1"
+refuse "guide-model .*phase13.*is a pixel model" evaluate --model Models/checkpoints/base-run/phase52/raw-step10000.safetensors \
+    --autoencoder Models/checkpoints/autoencoder/ae1.safetensors --threads 1 \
+    --guide-model Models/checkpoints/base-run/phase13/raw-step16000.safetensors --limit 1 --out "$out/eval"
+echo "diagnostics CLI: probe and binding-probe ran on pixel and latent tiny models, evaluate ran autoguided on latent models, and 16 bad inputs were refused with exit status 1"

@@ -62,10 +62,20 @@ struct Evaluate: ParsableCommand {
         let interval = try parseRange(guidanceInterval, option: "--guidance-interval", within: 0...1)
         let m = try EvaluationModel(path: model, ema: ema, autoencoder: autoencoder)
         let (config, tokenizer, dit, render) = (m.config, m.tokenizer, m.dit, m.render)
-        // A latent guide works in the model's latent space: it is loaded with the same autoencoder
-        // (a packed guide carries its own; the sampler refuses one whose clip shape differs).
-        let guide = try guideModel.map { try EvaluationModel(path: $0, ema: guideEma, autoencoder: $0.hasSuffix(".vgpk") ? nil : autoencoder) }
-        if let guide, (guide.codec == nil) != (m.codec == nil) { throw CLIError("the guide model and the model must both be pixel models or both latent models") }
+        // A latent guide works in the model's latent space: a safetensors guide is loaded with the
+        // model's --autoencoder (a packed one carries its own; the sampler refuses one whose clip
+        // shape differs). Errors name the guide, since --autoencoder was given for the model.
+        let guide = try guideModel.map { path -> EvaluationModel in
+            let guideAutoencoder = path.hasSuffix(".vgpk") || m.codec == nil ? nil : autoencoder
+            let g: EvaluationModel
+            do { g = try EvaluationModel(path: path, ema: guideEma, autoencoder: guideAutoencoder) } catch {
+                throw CLIError("--guide-model \(path): \(error)")
+            }
+            guard (g.codec == nil) == (m.codec == nil) else {
+                throw CLIError("--guide-model \(path): the guide and the model must both be pixel models or both latent models")
+            }
+            return g
+        }
         if let guide, guide.tokenizer != m.tokenizer { throw CLIError("the guide model's tokenizer differs from the model's") }
         let ctx = try ComputeContext(threads: threads)
         let prompts = try benchmarkPrompts(limit: limit)
