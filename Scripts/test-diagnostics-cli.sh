@@ -67,4 +67,28 @@ refuse "both be pixel models or both latent" evaluate "${m[@]}" --guide-model "$
 refuse "guide-model .*phase13.*is a pixel model" evaluate --model Models/checkpoints/base-run/phase52/raw-step10000.safetensors \
     --autoencoder Models/checkpoints/autoencoder/ae1.safetensors --threads 1 \
     --guide-model Models/checkpoints/base-run/phase13/raw-step16000.safetensors --limit 1 --out "$out/eval"
-echo "diagnostics CLI: probe and binding-probe ran on pixel and latent tiny models, evaluate ran autoguided on latent models, and 16 bad inputs were refused with exit status 1"
+
+# shape-classifier: trains a tiny classifier on ae1 latents and evaluates it; pretrain reads it for the
+# classifier term (a tiny latent config, two steps) and logs the term's figures.
+ae=Models/checkpoints/autoencoder/ae1.safetensors
+"$vgtrain" shape-classifier --autoencoder "$ae" --out "$out/cls.safetensors" --steps 3 --batch 2 --clips 4 --widths 4,4 --threads 1 > "$out/cls.txt" 2> /dev/null
+grep -q '^noise 0.0: right [0-9.]*, cross-entropy [0-9.]* (circle [0-9]*/[0-9]*' "$out/cls.txt" || fail "shape-classifier printed no held-out accuracy"
+"$vgtrain" shape-classifier --autoencoder "$ae" --evaluate "$out/cls.safetensors" --clips 2 --threads 1 > "$out/cls-eval.txt"
+[ "$(grep -c '^noise ' "$out/cls-eval.txt")" = 4 ] || fail "shape-classifier --evaluate: expected four noise levels"
+cat > "$out/tiny-latent.json" <<'JSON'
+{"frames":2,"height":64,"width":64,"channels":3,"patchT":2,"patchH":8,"patchW":8,"modelWidth":16,"depth":1,"heads":2,"mlpRatio":2,
+ "timeFrequencies":8,"vocabSize":300,"maxTextTokens":32,"textWidth":16,"textDepth":1,"textHeads":2,"samplingShift":3,
+ "minNoiseLevel":0.05,"videoPositionEmbedding":true,"crossAttentionGate":true}
+JSON
+p=(pretrain --config "$out/tiny-latent.json" --autoencoder "$ae" --steps 2 --batch 2 --max-objects 1 --web-share 0 --threads 1 --tokenizer-corpus 300)
+"$vgtrain" "${p[@]}" --out "$out/pre" --classifier "$out/cls.safetensors" --classifier-weight 0.1 > /dev/null 2>&1
+grep -q '"classifierLoss"' "$out/pre/train-log.jsonl" || fail "pretrain --classifier logged no classifier figures"
+refuse --frames shape-classifier --autoencoder "$ae" --out "$out/c.safetensors" --frames 0
+refuse --max-noise shape-classifier --autoencoder "$ae" --out "$out/c.safetensors" --max-noise 2
+refuse --widths shape-classifier --autoencoder "$ae" --out "$out/c.safetensors" --widths 4,x
+refuse "not a shape classifier" shape-classifier --autoencoder "$ae" --evaluate "$ae"
+refuse "autoencoder $out/missing" shape-classifier --autoencoder "$out/missing" --out "$out/c.safetensors"
+refuse "go together" "${p[@]}" --out "$out/pre2" --classifier "$out/cls.safetensors"
+refuse "give --autoencoder" pretrain --out "$out/pre3" --classifier "$out/cls.safetensors" --classifier-weight 0.1
+refuse "classifier term: $out/missing" "${p[@]}" --out "$out/pre4" --classifier "$out/missing" --classifier-weight 0.1
+echo "diagnostics CLI: probe and binding-probe ran on pixel and latent tiny models, evaluate ran autoguided on latent models, shape-classifier trained and evaluated and pretrain read it, and 24 bad inputs were refused with exit status 1"

@@ -158,13 +158,21 @@ public final class LatentAutoencoder: @unchecked Sendable {
     }
 
     func run(_ ctx: ComputeContext, _ layers: [AutoencoderConfig.Layer], input: Tensor, trace: inout [AutoencoderRecord]?) throws -> Tensor {
+        try Self.run(ctx, layers, parameters: parameters, input: input, trace: &trace)
+    }
+
+    /// Runs a stack of `layers` over `input` `[N, h, w, c]` with `parameters` by name (`<name>.weight`
+    /// `[out, k·k·in]`, `<name>.bias` `[out]`); with `trace`, each layer's saved inputs are appended.
+    /// Shared by the autoencoder and by training's convolutional probes (the latent shape classifier).
+    package static func run(_ ctx: ComputeContext, _ layers: [AutoencoderConfig.Layer], parameters: [String: Tensor], input: Tensor,
+                            trace: inout [AutoencoderRecord]?) throws -> Tensor {
         let n = input.shape[0]
         var x = input, h = input.shape[1], w = input.shape[2], ch = input.shape[3]
         for layer in layers {
             switch layer {
             case let .conv(name, k, cin, cout, gelu):
                 guard cin == ch, let weight = parameters["\(name).weight"], let bias = parameters["\(name).bias"] else {
-                    throw ModelError.badInput("autoencoder: \(name) takes \(cin) channels, got \(ch)")
+                    throw ModelError.badInput("convolution \(name) takes \(cin) channels, got \(ch)")
                 }
                 let rows = n * h * w
                 let cols: Tensor

@@ -10,6 +10,13 @@ extension LatentAutoencoder {
     /// of the forward's input.
     func backward(_ ctx: ComputeContext, layers: [AutoencoderConfig.Layer], trace: [AutoencoderRecord], dOutput: Tensor,
                   grads: [String: Tensor]) throws -> Tensor {
+        try Self.backward(ctx, layers: layers, parameters: parameters, trace: trace, dOutput: dOutput, grads: grads)
+    }
+
+    /// Backward of `LatentAutoencoder.run(_:_:parameters:input:trace:)`: takes `dOutput` back through
+    /// `layers`, accumulates parameter gradients into `grads` and returns the input's gradient.
+    static func backward(_ ctx: ComputeContext, layers: [AutoencoderConfig.Layer], parameters: [String: Tensor], trace: [AutoencoderRecord],
+                         dOutput: Tensor, grads: [String: Tensor]) throws -> Tensor {
         guard trace.count == layers.count else {
             throw ModelError.badInput("autoencoder backward: \(trace.count) records for \(layers.count) layers")
         }
@@ -70,7 +77,10 @@ public final class AutoencoderTrainer: @unchecked Sendable {
     public let config: AutoencoderConfig
     public let options: AutoencoderTrainingOptions
     public let model: LatentAutoencoder
-    let grads: [String: Tensor], m: [String: Tensor], v: [String: Tensor]
+    let grads: [String: Tensor]
+    let adam: NamedAdamW
+    var m: [String: Tensor] { adam.m }
+    var v: [String: Tensor] { adam.v }
     public private(set) var step = 0
     /// Seed of the initial weights and of each step's latent noise (drawn from seed and step, so a
     /// restored run draws what an uninterrupted one would).
@@ -94,8 +104,7 @@ public final class AutoencoderTrainer: @unchecked Sendable {
         }
         model = try LatentAutoencoder(config: config, parameters: p)
         grads = try LatentAutoencoder.zeroParameters(config)
-        m = try LatentAutoencoder.zeroParameters(config)
-        v = try LatentAutoencoder.zeroParameters(config)
+        adam = try NamedAdamW(layout: config.layout)
     }
 
     /// Per-term losses of one step.
@@ -152,25 +161,11 @@ public final class AutoencoderTrainer: @unchecked Sendable {
             noise = t
         }
         var stats = try lossAndGradient(frames, noise: noise)
-        let c = options.optimizer
-        var sq = 0.0
-        for g in grads.values { for x in g.floats { sq += Double(x) * Double(x) } }
-        let norm = Float(sq.squareRoot())
-        guard norm.isFinite else { throw ModelError.badInput("autoencoder gradient norm is \(norm)") }
-        let clip: Float = c.clipNorm > 0 && norm > c.clipNorm ? c.clipNorm / norm : 1
-        let lr = c.learningRate(at: step)
-        step += 1
-        let bc1 = 1 - Foundation.pow(c.beta1, Float(step)), bc2 = 1 - Foundation.pow(c.beta2, Float(step))
-        for (name, shape) in config.layout {
-            let p = model.parameters[name]!.floats, g = grads[name]!.floats, mm = m[name]!.floats, vv = v[name]!.floats
-            let wd = shape.count == 2 ? c.weightDecay : 0
-            for i in 0..<p.count {
-                let gi = g[i] * clip
-                mm[i] = c.beta1 * mm[i] + (1 - c.beta1) * gi
-                vv[i] = c.beta2 * vv[i] + (1 - c.beta2) * gi * gi
-                p[i] -= lr * ((mm[i] / bc1) / ((vv[i] / bc2).squareRoot() + c.epsilon) + wd * p[i])
-            }
+        let (norm, lr): (Float, Float)
+        do { (norm, lr) = try adam.update(model.parameters, grads: grads, step: step, config: options.optimizer) } catch {
+            throw ModelError.badInput("autoencoder: \(error)")
         }
+        step += 1
         stats.gradNorm = norm; stats.learningRate = lr
         return stats
     }

@@ -123,10 +123,13 @@ public struct TrainingSample: Sendable {
     /// Object coverage at the rendered pixels' resolution, `[F, r·H, r·W]` for a latent clip of an
     /// r-times downsampling autoencoder (nil: unknown; the token mask head skips the sample).
     public var pixelCoverage: Tensor?
+    /// The shape (`ShapeKind` index) the caption names for the scene's one object (nil: no caption,
+    /// several objects or unknown; the classifier term skips the sample).
+    public var shapeLabel: Int?
     public init(clip: Tensor, tokens: [Int32], objectCoverage: Tensor? = nil, captionDraws: CaptionDraws? = nil, alteredInput: Tensor? = nil,
-                shapeMap: Tensor? = nil, pixelCoverage: Tensor? = nil) {
+                shapeMap: Tensor? = nil, pixelCoverage: Tensor? = nil, shapeLabel: Int? = nil) {
         self.clip = clip; self.tokens = tokens; self.objectCoverage = objectCoverage; self.captionDraws = captionDraws
-        self.alteredInput = alteredInput; self.shapeMap = shapeMap; self.pixelCoverage = pixelCoverage
+        self.alteredInput = alteredInput; self.shapeMap = shapeMap; self.pixelCoverage = pixelCoverage; self.shapeLabel = shapeLabel
     }
 }
 
@@ -199,6 +202,9 @@ public final class FlowMatchingTrainer: @unchecked Sendable {
     public var shapeHeadWeight: Float = 0
     /// Weight of the token mask head's loss (configs with `maskHeadValues` > 0). See `MaskHead`.
     public var maskHeadWeight: Float = 0
+    /// The classifier term on the clean-clip prediction (nil, the default: none, as in phases 1-53).
+    /// See `ClassifierOutlineLoss`.
+    public var classifierTerm: ClassifierOutlineLoss?
 
     /// The object weight λ at noise level s.
     public func objectWeight(at s: Float) -> Float {
@@ -325,7 +331,9 @@ public final class FlowMatchingTrainer: @unchecked Sendable {
 
     /// Loss and gradient of one sample at noise level s with noise from the trainer's stream;
     /// gradients accumulate (scaled by `weight`, e.g. 1 / batch size). The loss is the flow-matching
-    /// loss plus, with a token shape or mask head, β times the head's mean cross-entropy.
+    /// loss plus, with a token shape or mask head, β times the head's mean cross-entropy, plus the
+    /// classifier term when it applies (`step`'s loss is the flow-matching loss alone; the classifier
+    /// term is reported by `ClassifierOutlineLoss.takeSummary`).
     public func accumulate(_ sample: TrainingSample, weight: Float, level fixedLevel: Float? = nil) throws -> Float {
         guard sample.clip.shape == noisy.shape else { throw ModelError.badInput("clip \(sample.clip.shape), expected \(noisy.shape)") }
         let s = fixedLevel ?? noiseLevels.sample(&rng)
@@ -334,7 +342,7 @@ public final class FlowMatchingTrainer: @unchecked Sendable {
         let r = try train(sample, level: s, weight: weight, ctx: ctx, acts: acts, backward: backward, noisy: noisy,
                          target: target, dOutput: dOutput, weights: weights, edges: edges, grads: grads,
                          rolledOut: rolled, rolloutScratch: rolloutScratch, shapeHead: shapeHead, maskHead: maskHead)
-        return r.loss + shapeHeadWeight * r.head.meanCrossEntropy + maskHeadWeight * r.mask.meanCrossEntropy
+        return r.loss + shapeHeadWeight * r.head.meanCrossEntropy + maskHeadWeight * r.mask.meanCrossEntropy + r.classifier
     }
 
     /// Whether a sample at level s gets a rollout input: one uniform draw from the stream per sample
@@ -351,7 +359,8 @@ public final class FlowMatchingTrainer: @unchecked Sendable {
     func train(_ sample: TrainingSample, level s: Float, weight: Float, ctx: ComputeContext, acts: ModelActivations, backward: ModelBackward,
                noisy: Tensor, target: Tensor, dOutput: Tensor, weights: LossWeights, edges: EdgeScratch,
                grads: ParameterSet, rolledOut: Bool = false, rolloutScratch: RolloutScratch? = nil,
-               shapeHead: ShapeHead? = nil, maskHead: MaskHead? = nil) throws -> (loss: Float, head: ShapeHead.Outcome?, mask: MaskHead.Outcome?) {
+               shapeHead: ShapeHead? = nil, maskHead: MaskHead? = nil)
+        throws -> (loss: Float, head: ShapeHead.Outcome?, mask: MaskHead.Outcome?, classifier: Float) {
         let c = config
         // x_s mixes the noise with the target, or with the altered input at high levels.
         var input = sample.clip
@@ -371,7 +380,7 @@ public final class FlowMatchingTrainer: @unchecked Sendable {
             let x0 = input.floats, xs = noisy.floats
             for i in 0..<xs.count { xs[i] = (1 - s) * x0[i] + s * xs[i] }
         }
-        let out = try model.predict(ctx, noisy: noisy, level: s, acts: acts).floats
+        let prediction = try model.predict(ctx, noisy: noisy, level: s, acts: acts), out = prediction.floats
         let lambda = objectWeight(at: s)
         guard lambda.isFinite, lambda >= 0 else { throw ModelError.badInput("object weight \(lambda): must be finite and >= 0") }
         // Per-value weights (object-weighted loss) or none (every weight 1: the plain mean, bit for bit).
@@ -395,6 +404,11 @@ public final class FlowMatchingTrainer: @unchecked Sendable {
             guard edgeWeight.isFinite, edgeWeight > 0 else { throw ModelError.badInput("edge weight \(edgeWeight): must be finite and >= 0") }
             loss += Double(edgeWeight) * (try edges.add(output: out, target: tv, scale: weight * edgeWeight / (n * sc * sc), model: model, into: dv))
         }
+        // The classifier term: the frozen classifier's cross-entropy on x̂0 (in `accumulate`'s loss, not in `step`'s).
+        var classifier: Float = 0
+        if let term = classifierTerm, let label = sample.shapeLabel {
+            classifier = try term.add(output: prediction, label: label, level: s, scale: weight, model: model, ctx: ctx, into: dOutput)
+        }
         // Token shape head: its cross-entropy trains the head, and (times β) the blocks below it.
         var head: ShapeHead.Outcome?, mask: MaskHead.Outcome?
         var extra: [(block: Int, gradient: Tensor)] = []
@@ -416,7 +430,7 @@ public final class FlowMatchingTrainer: @unchecked Sendable {
             if outcome.tokens > 0 && maskHeadWeight > 0 { extra.append((c.depth - 1, maskHead.dFeatures)) }
         }
         try backward.backward(ctx, model: model, acts: acts, dOutput: dOutput, grads: grads, blockOutputGradients: extra)
-        return (Float(loss) / (n * sc * sc), head, mask)
+        return (Float(loss) / (n * sc * sc), head, mask, classifier)
     }
 
     /// Moves `state` [F, H, W, 3], a clip at level `from`, to level `to` < `from` with `steps` Euler steps

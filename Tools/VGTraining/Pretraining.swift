@@ -27,6 +27,9 @@ public protocol CaptionedClipSource: Sendable {
     /// for a latent source) into `coverage`, the token mask head's targets; returns false when the
     /// source does not know (the default).
     func pixelCoverage(_ index: Int, into coverage: Tensor) throws -> Bool
+    /// The shape (`ShapeKind` index) of example `index`'s one object, or nil when its scene has
+    /// several objects or none (the classifier term's label).
+    func shapeLabel(_ index: Int) throws -> Int?
 }
 
 extension CaptionedClipSource {
@@ -35,6 +38,7 @@ extension CaptionedClipSource {
     public func alteredInput(_ index: Int, into clip: Tensor) throws -> Bool { false }
     public func shapeMap(_ index: Int, into map: Tensor) throws -> Bool { false }
     public func pixelCoverage(_ index: Int, into coverage: Tensor) throws -> Bool { false }
+    public func shapeLabel(_ index: Int) throws -> Int? { nil }
 }
 
 extension PretrainOptions {
@@ -64,6 +68,23 @@ extension PretrainOptions {
 }
 
 /// Settings of a pretraining (or fine-tuning) run, stored beside its outputs.
+/// Settings of the classifier term (`ClassifierOutlineLoss`) of a pretraining run.
+public struct ClassifierTermOptions: Codable, Equatable, Sendable {
+    /// The frozen shape classifier's file (`vgtrain shape-classifier`).
+    public var file: String
+    /// γ, e.g. 0.1.
+    public var weight: Float
+    /// Highest noise level that gets the term, e.g. 1.
+    public var maxLevel: Float = 1
+    public init(file: String, weight: Float, maxLevel: Float = 1) { self.file = file; self.weight = weight; self.maxLevel = maxLevel }
+
+    public func validate() throws {
+        guard !file.isEmpty, weight.isFinite, weight > 0, maxLevel.isFinite, maxLevel > 0, maxLevel <= 1 else {
+            throw ModelError.invalidConfig("pretrain options: the classifier term needs a file, a finite weight > 0 and a highest level in (0, 1]")
+        }
+    }
+}
+
 public struct PretrainOptions: Codable, Sendable {
     public var model: ModelConfig = ModelConfig()
     public var optimizer: OptimizerConfig = OptimizerConfig()
@@ -116,6 +137,8 @@ public struct PretrainOptions: Codable, Sendable {
     /// Weight of the token mask head's binary cross-entropy (`MaskHead`), for a model config with
     /// `maskHeadValues` > 0, e.g. 0.3; 0 = no head.
     public var maskHeadWeight: Float = 0
+    /// The classifier term on x̂0 (`ClassifierOutlineLoss`); nil = none (phases 1-53).
+    public var classifierTerm: ClassifierTermOptions?
     public init() {}
 
     /// Whether any level weights object pixels (then the source's coverage maps are needed).
@@ -124,6 +147,7 @@ public struct PretrainOptions: Codable, Sendable {
     enum CodingKeys: String, CodingKey {
         case model, optimizer, batchSize, steps, seed, captionDropout, checkpointEvery, tokenizerCorpus, threads, lanes, noiseLevels, initialWeights, objectWeight
         case objectWeightHigh, objectWeightHighFrom, initialization, pureNoiseDraws, edgeWeight, alteredInputFrom, rollout, shapeHeadWeight, maskHeadWeight
+        case classifierTerm
     }
 
     /// Decodes options files written before `lanes` / `noiseLevels` / `initialWeights` existed too.
@@ -151,6 +175,7 @@ public struct PretrainOptions: Codable, Sendable {
         rollout = try c.decodeIfPresent(RolloutInputs.self, forKey: .rollout)
         shapeHeadWeight = try c.decodeIfPresent(Float.self, forKey: .shapeHeadWeight) ?? 0
         maskHeadWeight = try c.decodeIfPresent(Float.self, forKey: .maskHeadWeight) ?? 0
+        classifierTerm = try c.decodeIfPresent(ClassifierTermOptions.self, forKey: .classifierTerm)
     }
 
     public func validate() throws {
@@ -168,6 +193,7 @@ public struct PretrainOptions: Codable, Sendable {
             throw ModelError.invalidConfig("pretrain options: alteredInputFrom must be in [0, 1]")
         }
         try rollout?.validate()
+        try classifierTerm?.validate()
         guard shapeHeadWeight.isFinite, shapeHeadWeight >= 0, (shapeHeadWeight > 0) == (model.shapeHeadClasses > 0) else {
             throw ModelError.invalidConfig("pretrain options: shapeHeadWeight must be finite and > 0 exactly when the model config has a shape head (shapeHeadClasses > 0)")
         }
@@ -188,6 +214,8 @@ public struct TrainLogLine: Codable, Sendable {
     /// The token shape head's mean cross-entropy and accuracy over the step's labelled tokens, and its
     /// accuracy at levels s >= 0.6 (absent without a head; `ShapeHead.Summary`).
     public var shapeHeadLoss: Float? = nil, shapeHeadAccuracy: Float? = nil, shapeHeadAccuracyHigh: Float? = nil
+    /// The classifier term's mean cross-entropy per frame and its accuracy on x̂0 (all levels, s >= 0.6).
+    public var classifierLoss: Float? = nil, classifierAccuracy: Float? = nil, classifierAccuracyHigh: Float? = nil
     /// The token mask head's mean binary cross-entropy per value and the intersection over union of
     /// its masks, also at s >= 0.6 (absent without a head; `MaskHead.Summary`).
     public var maskHeadLoss: Float? = nil, maskHeadIoU: Float? = nil, maskHeadIoUHigh: Float? = nil
@@ -355,6 +383,15 @@ public final class Pretrainer {
         trainer.rollout = o.rollout
         trainer.shapeHeadWeight = o.shapeHeadWeight
         trainer.maskHeadWeight = o.maskHeadWeight
+        if let t = o.classifierTerm {
+            let classifier: LatentShapeClassifier
+            do { classifier = try LatentShapeClassifier.load(URL(fileURLWithPath: t.file)) } catch {
+                throw ModelError.invalidConfig("classifier term: \(t.file): \(error)")
+            }
+            let term = try ClassifierOutlineLoss(classifier: classifier, weight: t.weight, maxLevel: t.maxLevel)
+            try term.check(c)
+            trainer.classifierTerm = term
+        }
         try trainer.useLanes(o.lanes)
         let tokenizerJSON = tokenizer.jsonString()
         let empty: [Int32] = [BPETokenizer.bosID, BPETokenizer.eosID]
@@ -386,9 +423,10 @@ public final class Pretrainer {
                 let swapped = o.alteredInputFrom != nil ? try source.alteredInput(index, into: altered[b]) : false
                 let labelled = c.shapeHeadClasses > 0 ? try source.shapeMap(index, into: shapeMaps[b]) : false
                 let masked = c.maskHeadValues > 0 ? try source.pixelCoverage(index, into: pixelCoverages[b]) : false
+                let label = o.classifierTerm != nil && !drop ? try source.shapeLabel(index) : nil
                 batch.append(TrainingSample(clip: clips[b], tokens: tokens, objectCoverage: known ? coverages[b] : nil, captionDraws: draws,
                                             alteredInput: swapped ? altered[b] : nil, shapeMap: labelled ? shapeMaps[b] : nil,
-                                            pixelCoverage: masked ? pixelCoverages[b] : nil))
+                                            pixelCoverage: masked ? pixelCoverages[b] : nil, shapeLabel: label))
             }
             let stats = try trainer.step(batch)
             position += o.batchSize
@@ -397,6 +435,9 @@ public final class Pretrainer {
                                     samplesPerSecond: Double(o.batchSize) / Date().timeIntervalSince(t0), elapsed: Date().timeIntervalSince(start))
             if let h = stats.shapeHead, h.tokens > 0 {
                 line.shapeHeadLoss = h.crossEntropy; line.shapeHeadAccuracy = h.accuracy; line.shapeHeadAccuracyHigh = h.accuracyHigh
+            }
+            if let t = trainer.classifierTerm?.takeSummary() {
+                line.classifierLoss = t.crossEntropy; line.classifierAccuracy = t.accuracy; line.classifierAccuracyHigh = t.accuracyHigh
             }
             if let m = stats.maskHead, m.tokens > 0 {
                 line.maskHeadLoss = m.crossEntropy; line.maskHeadIoU = m.iou; line.maskHeadIoUHigh = m.iouHigh

@@ -54,6 +54,8 @@ struct LatentClipSource: CaptionedClipSource, @unchecked Sendable {
     /// The pixels' coverage at full resolution (the token mask head's targets).
     func pixelCoverage(_ index: Int, into coverage: Tensor) throws -> Bool { try pixels.pixelCoverage(index, into: coverage) }
 
+    func shapeLabel(_ index: Int) throws -> Int? { try pixels.shapeLabel(index) }
+
     func captionDraws(_ index: Int, captionDropped: Bool, count: Int) -> CaptionDraws? {
         guard let inner = pixels.captionDraws(index, captionDropped: captionDropped, count: count) else { return nil }
         let shape = pixelShape, codec = self.codec, ctx = self.ctx

@@ -91,6 +91,15 @@ struct ShapeWorldSource: CaptionedClipSource {
         return true
     }
 
+    /// The one object's shape when the scene has exactly one and the example's caption is the
+    /// detailed one, which names it (the classifier term's label); nil for a web caption, which may
+    /// leave the shape out or get it wrong.
+    func shapeLabel(_ index: Int) throws -> Int? {
+        let objects = stream.spec(at: index).objects
+        guard objects.count == 1, !usesWebCaption(index) else { return nil }
+        return ShapeKind.allCases.firstIndex(of: objects[0].shape)
+    }
+
     /// The clean scene's coverage at full resolution, the token mask head's targets.
     func pixelCoverage(_ index: Int, into coverage: Tensor) throws -> Bool { try objectCoverage(index, into: coverage) }
 
@@ -151,6 +160,7 @@ struct Pretrain: ParsableCommand {
     @Option(help: "With --init-from: a deeper model of this many blocks, a multiple k of the file's depth; the file's block i becomes block k·i and the blocks between start as the identity (their output projections at zero), so training starts from what the file computes.") var growDepth: Int?
     @Option(help: "With --init-from: add an output refiner of this many channels (ModelConfig.refinerChannels; its last convolution starts at zero) to a model without one.") var addRefiner: Int?
     @Option(help: "With --init-from: hand the output refiner this many feature channels per pixel from the final tokens (ModelConfig.refinerFeatures; the new convolution columns start at zero); needs a refiner (the file's or --add-refiner's).") var addRefinerFeatures: Int?
+    @Option(help: "Captions a fresh model's BPE tokenizer is trained on (fewer make a quick test run).") var tokenizerCorpus = 20_000
     @Option(help: "Start from these exported weights (safetensors with config and tokenizer) with a fresh optimizer.") var initFrom: String?
     @Option(help: "How a fresh model's weights start: xavier (DiT's rule) or gpt2 (std 0.02 everywhere, phases 1-12).") var initialization = "xavier"
     @Option(help: "Stop after this many seconds (the checkpoint lets a later run continue).") var timeLimit: Double?
@@ -167,6 +177,9 @@ struct Pretrain: ParsableCommand {
     @Option(help: "Clips averaged into a pure-noise sample's target besides its own, drawn from what its detailed (or empty) caption says (0 = off).") var pureNoiseDraws = 0
     @Option(help: "Weight of the token shape head's loss: a linear head on --shape-head-block's output names the shape of each object token (labels from the rendered scene), its cross-entropy times this weight joins the loss (0 = no head; training only, exports drop it).") var shapeHeadWeight: Float = 0
     @Option(help: "The block whose output the token shape head reads (0-based).") var shapeHeadBlock = 1
+    @Option(help: "A frozen latent shape classifier (`vgtrain shape-classifier`) for the classifier term: its cross-entropy on each frame of the model's clean-clip prediction against the shape the detailed caption names, for single-object scenes (needs --classifier-weight and a latent run).") var classifier: String?
+    @Option(help: "γ, the classifier term's weight (0 = off).") var classifierWeight: Float = 0
+    @Option(help: "Highest noise level that gets the classifier term.") var classifierMaxLevel: Float = 1
     @Option(help: "Weight of the token mask head's loss: a linear head on the last block's output gives each token's clean object mask at pixel resolution, its binary cross-entropy times this weight joins the loss (0 = no head; training only, exports drop it).") var maskHeadWeight: Float = 0
 
     func run() throws {
@@ -177,12 +190,20 @@ struct Pretrain: ParsableCommand {
         }
         o.steps = steps; o.batchSize = batch; o.threads = threads; o.lanes = lanes; o.seed = seed; o.checkpointEvery = checkpointEvery
         o.captionDropout = captionDropout
+        o.tokenizerCorpus = tokenizerCorpus
         o.noiseLevels = NoiseLevelDistribution(shift: noiseShift, mean: noiseMean, std: 1, tailShare: noiseTail, tailFloor: 0.9, pureShare: noisePure)
         o.initialWeights = initFrom
         o.objectWeight = objectWeight
         o.objectWeightHigh = objectWeightHigh; o.objectWeightHighFrom = objectWeightHighFrom
         o.pureNoiseDraws = pureNoiseDraws
         o.edgeWeight = edgeWeight
+        switch (classifier, classifierWeight) {
+        case (nil, 0): break
+        case (let file?, let w) where w != 0:
+            guard autoencoder != nil else { throw CLIError("--classifier reads latent frames: give --autoencoder too") }
+            o.classifierTerm = ClassifierTermOptions(file: file, weight: w, maxLevel: classifierMaxLevel)
+        default: throw CLIError("--classifier and --classifier-weight go together (a file and a weight > 0)")
+        }
         if rolloutShare != 0 {
             let levels = try parseRange(rolloutLevels, option: "--rollout-levels", within: 0...1)
             o.rollout = RolloutInputs(share: rolloutShare, start: rolloutFrom, lowest: levels.lowerBound, highest: levels.upperBound, steps: rolloutSteps)
@@ -325,6 +346,9 @@ struct Pretrain: ParsableCommand {
                               line.step, o.steps, line.loss, avg, line.gradNorm, line.learningRate, line.samplesPerSecond, formatDuration(eta))
             if let ce = line.shapeHeadLoss, let acc = line.shapeHeadAccuracy {
                 text += String(format: "  shape head %.3f nats, %.2f right", ce, acc)
+            }
+            if let ce = line.classifierLoss, let acc = line.classifierAccuracy {
+                text += String(format: "  classifier on x0 %.3f nats, %.2f right", ce, acc)
             }
             if let ce = line.maskHeadLoss, let iou = line.maskHeadIoU {
                 text += String(format: "  mask head %.3f nats, IoU %.2f", ce, iou)

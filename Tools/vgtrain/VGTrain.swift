@@ -8,5 +8,5 @@ struct VGTrain: ParsableCommand {
         commandName: "vgtrain",
         abstract: "Post-training tools for vgrt: the ShapeWorld data and the ShapeBench judge.",
         subcommands: [Render.self, RenderBench.self, Score.self, JudgeCommand.self, GSBCommand.self, Bench.self,
-                      ContactSheet.self, MakeShard.self, BenchmarkSetCommand.self, Pretrain.self, Evaluate.self, Export.self, TinyModel.self, Probe.self, BindingProbe.self, CaptionLengths.self, AutoencoderCommand.self])
+                      ContactSheet.self, MakeShard.self, BenchmarkSetCommand.self, Pretrain.self, Evaluate.self, Export.self, TinyModel.self, Probe.self, BindingProbe.self, CaptionLengths.self, AutoencoderCommand.self, ShapeClassifierCommand.self])
 }

@@ -1,0 +1,227 @@
+import Foundation
+import XCTest
+@testable import VGCore
+@testable import VGFormat
+@testable import VGModel
+@testable import VGTraining
+
+/// The latent shape classifier (its backward against central differences, its cross-entropy, that
+/// training separates classes, its file) and the classifier term of the flow-matching loss (its
+/// gradient through the frozen classifier into the DiT, that it skips unlabelled samples, lanes).
+final class ShapeClassifierTests: XCTestCase {
+    let tiny = ShapeClassifierConfig(height: 4, width: 4, channels: 2, widths: [3, 4], classes: 3)
+
+    func gaussian(_ shape: [Int], _ seed: UInt64, _ scale: Float = 1) throws -> Tensor {
+        let t = try Tensor(zeros: shape)
+        var r = SeededRandom(seed: seed); r.fillGaussian(t.floats, scale: scale)
+        return t
+    }
+
+    /// Σ of the rows' cross-entropies.
+    func summedLoss(_ c: LatentShapeClassifier, _ x: Tensor, _ labels: [Int], _ ctx: ComputeContext) throws -> Double {
+        var none: LatentShapeClassifier.Trace? = nil
+        return try LatentShapeClassifier.crossEntropy(logits: try c.logits(ctx, latents: x, trace: &none), labels: labels).loss
+    }
+
+    func testBackwardMatchesCentralDifferences() throws {
+        let ctx = try ComputeContext(threads: 1)
+        let c = try LatentShapeClassifier.initialized(tiny, seed: 3)
+        var r = SeededRandom(seed: 4)
+        for (name, _) in tiny.layout { r.fillGaussian(c.parameters[name]!.floats, scale: 0.5) }   // biases too, and a head that is not small
+        let x = try gaussian([3, 4, 4, 2], 5), labels = [2, 0, 1]
+        var trace: LatentShapeClassifier.Trace? = LatentShapeClassifier.Trace()
+        let ce = try LatentShapeClassifier.crossEntropy(logits: try c.logits(ctx, latents: x, trace: &trace), labels: labels)
+        let grads = try c.zeroGradients()
+        let dx = try c.backward(ctx, dLogits: ce.dLogits, trace: trace!, grads: grads)
+        XCTAssertEqual(dx.shape, x.shape)
+        var worst = 0.0
+        func check(_ v: UnsafeMutableBufferPointer<Float>, _ g: [Float], _ what: String) throws {
+            for k in 0..<min(12, v.count) {
+                let i = (k * 37) % v.count, old = v[i], eps: Float = 1e-2
+                v[i] = old + eps; let lp = try summedLoss(c, x, labels, ctx)
+                v[i] = old - eps; let lm = try summedLoss(c, x, labels, ctx)
+                v[i] = old
+                let num = (lp - lm) / (2 * Double(eps)), ana = Double(g[i]), allowed = 1e-3 + 2e-2 * max(abs(num), abs(ana))
+                worst = max(worst, abs(num - ana) / allowed)
+                XCTAssertLessThanOrEqual(abs(num - ana), allowed, "\(what)[\(i)]: numeric \(num), analytic \(ana)")
+            }
+        }
+        try check(x.floats, dx.toArray(), "input")
+        for (name, _) in tiny.layout { try check(c.parameters[name]!.floats, grads[name]!.toArray(), name) }
+        print(String(format: "  shape classifier gradient: worst |error| / allowed = %.2f", worst))
+    }
+
+    func testCrossEntropyConfigAndBadInputs() throws {
+        let logits = try Tensor(shape: [2, 3], values: [0, 0, 0, 5, 1, 0])
+        let ce = try LatentShapeClassifier.crossEntropy(logits: logits, labels: [1, -1])
+        XCTAssertEqual(ce.loss, log(3), accuracy: 1e-6)
+        XCTAssertEqual(ce.counted, 1)
+        XCTAssertEqual(ce.correct, 0)   // a tie names the first class
+        XCTAssertEqual(Array(ce.dLogits.toArray()[3...]), [0, 0, 0])   // the skipped row
+        XCTAssertThrowsError(try LatentShapeClassifier.crossEntropy(logits: logits, labels: [3, 0]))
+        XCTAssertThrowsError(try LatentShapeClassifier.crossEntropy(logits: logits, labels: [0]))
+        XCTAssertThrowsError(try ShapeClassifierConfig(height: 6, width: 4, channels: 2, widths: [3, 4, 5], classes: 3).validate())
+        XCTAssertThrowsError(try ShapeClassifierConfig(height: 4, width: 4, channels: 2, widths: [], classes: 3).validate())
+        XCTAssertThrowsError(try ShapeClassifierConfig(height: 4, width: 4, channels: 2, widths: [3], classes: 1).validate())
+        let c = try LatentShapeClassifier.initialized(tiny, seed: 1)
+        var none: LatentShapeClassifier.Trace? = nil
+        XCTAssertThrowsError(try c.logits(try ComputeContext(threads: 1), latents: try Tensor(zeros: [1, 4, 4, 3]), trace: &none))
+        var p = c.parameters
+        p["cls.head.bias"] = try Tensor(zeros: [4])
+        XCTAssertThrowsError(try LatentShapeClassifier(config: tiny, parameters: p))
+    }
+
+    /// Classes told apart by which channel carries a bump somewhere on the grid: 150 steps name
+    /// held-out frames right far above chance (1/3).
+    func testTrainingSeparatesClassesAndTheFileRoundTrips() throws {
+        let config = ShapeClassifierConfig(height: 4, width: 4, channels: 3, widths: [8, 8], classes: 3)
+        var opt = OptimizerConfig(); opt.learningRate = 3e-3; opt.warmupSteps = 10; opt.totalSteps = 150; opt.emaDecay = 0
+        let ctx = try ComputeContext(threads: 1)
+        let trainer = try ShapeClassifierTrainer(classifier: try LatentShapeClassifier.initialized(config, seed: 2), optimizer: opt, context: ctx)
+        var r = SeededRandom(seed: 9)
+        func batch(_ n: Int) throws -> (Tensor, [Int]) {
+            let x = try Tensor(zeros: [n, 4, 4, 3]); r.fillGaussian(x.floats, scale: 0.3)
+            var labels: [Int] = []
+            for i in 0..<n {
+                let label = Int(r.next() % 3), p = Int(r.next() % 16)
+                x.floats[(i * 16 + p) * 3 + label] += 2
+                labels.append(label)
+            }
+            return (x, labels)
+        }
+        var first: Float = 0
+        for step in 0..<150 {
+            let (x, labels) = try batch(32)
+            let s = try trainer.step(latents: x, labels: labels)
+            if step == 0 { first = s.loss }
+        }
+        let (x, labels) = try batch(200)
+        var none: LatentShapeClassifier.Trace? = nil
+        let ce = try LatentShapeClassifier.crossEntropy(logits: try trainer.classifier.logits(ctx, latents: x, trace: &none), labels: labels)
+        let accuracy = Float(ce.correct) / 200
+        print(String(format: "  classifier: first step %.3f nats, held-out %.3f nats, %.2f right", first, ce.loss / 200, accuracy))
+        XCTAssertGreaterThan(accuracy, 0.8)
+        XCTAssertThrowsError(try trainer.step(latents: x, labels: Array(repeating: -1, count: 200)))
+
+        let dir = FileManager.default.temporaryDirectory.appendingPathComponent("vgrt-cls-\(UUID().uuidString)")
+        try FileManager.default.createDirectory(at: dir, withIntermediateDirectories: true)
+        defer { try? FileManager.default.removeItem(at: dir) }
+        let url = dir.appendingPathComponent("cls.safetensors")
+        try trainer.classifier.save(asHalf: false, to: url)
+        let back = try LatentShapeClassifier.load(url)
+        XCTAssertEqual(back.config, config)
+        let again = try LatentShapeClassifier.crossEntropy(logits: try back.logits(ctx, latents: x, trace: &none), labels: labels)
+        XCTAssertEqual(again.loss, ce.loss, accuracy: 1e-9)
+        // A safetensors file that is not a classifier, and a file that is not safetensors.
+        let other = dir.appendingPathComponent("other.safetensors")
+        var w = SafeTensorsWriter(metadata: [:]); try w.add("x", tensor: try Tensor(zeros: [2])); try w.write(to: other)
+        XCTAssertThrowsError(try LatentShapeClassifier.load(other)) { XCTAssertTrue("\($0)".contains("not a shape classifier")) }
+        try Data("junk".utf8).write(to: dir.appendingPathComponent("junk"))
+        XCTAssertThrowsError(try LatentShapeClassifier.load(dir.appendingPathComponent("junk")))
+    }
+
+    // The classifier term inside the trainer. Clip [4, 8, 8, 3], patches 2 x 4 x 4.
+    let model: ModelConfig = ModelConfig(frames: 4, height: 8, width: 8, patchT: 2, patchH: 4, patchW: 4, modelWidth: 16, depth: 2,
+                                         heads: 2, mlpRatio: 2, timeFrequencies: 8, vocabSize: 40, maxTextTokens: 6, textWidth: 12,
+                                         textDepth: 1, textHeads: 2)
+
+    func makeTrainer() throws -> FlowMatchingTrainer {
+        let p = try ParameterSet(config: model)
+        var r = SeededRandom(seed: 61)
+        for n in p.names { r.fillGaussian(try p.tensor(n).floats, scale: 0.2) }
+        return try FlowMatchingTrainer(config: model, params: p, optimizer: OptimizerConfig(), context: try ComputeContext(threads: 1), seed: 7)
+    }
+
+    func frozenClassifier() throws -> LatentShapeClassifier {
+        let c = try LatentShapeClassifier.initialized(ShapeClassifierConfig(height: 8, width: 8, channels: 3, widths: [4, 6], classes: 5), seed: 11)
+        var r = SeededRandom(seed: 12)
+        for (name, _) in c.config.layout { r.fillGaussian(c.parameters[name]!.floats, scale: 0.5) }   // layout order: a dictionary's is per instance
+        return c
+    }
+
+    func sample(_ seed: UInt64, label: Int?) throws -> TrainingSample {
+        TrainingSample(clip: try gaussian([4, 8, 8, 3], seed, 0.5), tokens: [1, 9, 3, 2], shapeLabel: label)
+    }
+
+    func loss(_ t: FlowMatchingTrainer, _ s: TrainingSample, weight: Float = 0) throws -> Float {
+        let saved = t.rng
+        defer { t.rng = saved }
+        return try t.accumulate(s, weight: weight, level: 0.7)
+    }
+
+    /// The loss grows by γ times the mean frame cross-entropy of the classifier on x̂0 (computed here
+    /// from the model's own prediction), every parameter's gradient matches central differences, and
+    /// a sample without a label, or above the highest level, is left as it was bit for bit.
+    func testTermLossGradientAndSkips() throws {
+        let t = try makeTrainer(), labelled = try sample(21, label: 3)
+        let flow = try loss(t, labelled)
+        let classifier = try frozenClassifier()
+        t.classifierTerm = try ClassifierOutlineLoss(classifier: classifier, weight: 0.7)
+        let total = try loss(t, labelled)
+        _ = t.classifierTerm!.takeSummary()
+
+        // By hand: x̂0 at s = 0.7 from the same noise, unpatchified, through the classifier.
+        var rr = t.rng
+        let noise = try Tensor(zeros: [4, 8, 8, 3]); rr.fillGaussian(noise.floats)
+        let xs = try Tensor(zeros: [4, 8, 8, 3])
+        for i in 0..<xs.count { xs.floats[i] = 0.3 * labelled.clip.floats[i] + 0.7 * noise.floats[i] }
+        let dit = try VideoDiT(weights: try ModelWeights(t.params, config: model))
+        let acts = try ModelActivations(config: model, saveForBackward: false), ctx = try ComputeContext(threads: 1)
+        try dit.encodeText(ctx, tokens: labelled.tokens, acts: acts)
+        let x0 = try Tensor(zeros: [4, 8, 8, 3])
+        try dit.unpatchify(try dit.predict(ctx, noisy: xs, level: 0.7, acts: acts), into: x0)
+        let ce = try summedLoss(classifier, x0, [3, 3, 3, 3], ctx) / 4
+        print(String(format: "  loss with the classifier term %.6f (flow %.6f + 0.7 x %.6f)", total, flow, ce))
+        XCTAssertEqual(Double(total), Double(flow) + 0.7 * ce, accuracy: 1e-4 * Double(total))
+
+        let worst = try checkTrainerGradient(t, ["final.linear.weight", "blocks.1.mlp.fc2.weight", "blocks.0.attn.qkv.weight",
+                                                 "blocks.0.cross.kv.weight", "text.blocks.0.attn.qkv.weight", "patch_embed.weight"],
+                                             entries: 5) { w in try loss(t, labelled, weight: w) }
+        print(String(format: "  classifier-term gradient: worst |error| / allowed = %.2f", worst))
+        // The frozen classifier is not changed, and the term's figures were kept.
+        let summary = try XCTUnwrap(t.classifierTerm!.takeSummary())
+        XCTAssertEqual(summary.frames % 4, 0)
+        XCTAssertNil(t.classifierTerm!.takeSummary())
+
+        // No label, or above the highest level: the flow loss alone.
+        XCTAssertEqual(try loss(t, try sample(21, label: nil)), flow)
+        t.classifierTerm = try ClassifierOutlineLoss(classifier: classifier, weight: 0.7, maxLevel: 0.5)
+        XCTAssertEqual(try loss(t, labelled), flow)
+        XCTAssertThrowsError(try ClassifierOutlineLoss(classifier: classifier, weight: 0))
+        XCTAssertThrowsError(try ClassifierOutlineLoss(classifier: classifier, weight: .nan))
+        // A classifier of another grid is refused for this model.
+        let other = try ClassifierOutlineLoss(classifier: try LatentShapeClassifier.initialized(tiny, seed: 1), weight: 1)
+        XCTAssertThrowsError(try other.check(model))
+        XCTAssertNoThrow(try t.classifierTerm!.check(model))
+    }
+
+    /// Two lanes give the sequential step's gradient and figures.
+    func testLanesAgree() throws {
+        let batch = try (0..<4).map { try sample(30 + UInt64($0), label: $0 == 2 ? nil : $0) }
+        var norms: [Float] = [], summaries: [ClassifierOutlineLoss.Summary] = []
+        for lanes in [1, 2] {
+            let t = try makeTrainer()
+            t.classifierTerm = try ClassifierOutlineLoss(classifier: try frozenClassifier(), weight: 0.5)
+            try t.useLanes(lanes)
+            norms.append(try t.step(batch).gradNorm)
+            summaries.append(try XCTUnwrap(t.classifierTerm!.takeSummary()))
+        }
+        XCTAssertEqual(norms[0], norms[1], accuracy: 1e-5 * norms[0])
+        XCTAssertEqual(summaries[0].frames, 12)
+        XCTAssertEqual(summaries[0].frames, summaries[1].frames)
+        XCTAssertEqual(summaries[0].crossEntropy, summaries[1].crossEntropy, accuracy: 1e-5)
+    }
+
+    func testOptionsValidateAndDecode() throws {
+        var o = PretrainOptions()
+        o.classifierTerm = ClassifierTermOptions(file: "c.safetensors", weight: 0.1)
+        XCTAssertNoThrow(try o.validate())
+        let back = try JSONDecoder().decode(PretrainOptions.self, from: try JSONEncoder().encode(o))
+        XCTAssertEqual(back.classifierTerm, o.classifierTerm)
+        for bad in [ClassifierTermOptions(file: "", weight: 0.1), ClassifierTermOptions(file: "c", weight: -1),
+                    ClassifierTermOptions(file: "c", weight: 0.1, maxLevel: 1.5)] {
+            o.classifierTerm = bad
+            XCTAssertThrowsError(try o.validate())
+        }
+    }
+}
