@@ -83,6 +83,11 @@ JSON
 p=(pretrain --config "$out/tiny-latent.json" --autoencoder "$ae" --steps 2 --batch 2 --max-objects 1 --web-share 0 --threads 1 --tokenizer-corpus 300)
 "$vgtrain" "${p[@]}" --out "$out/pre" --classifier "$out/cls.safetensors" --classifier-weight 0.1 > /dev/null 2>&1
 grep -q '"classifierLoss"' "$out/pre/train-log.jsonl" || fail "pretrain --classifier logged no classifier figures"
+"$vgtrain" evaluate --model Models/checkpoints/base-run/phase52/raw-step10000.safetensors --autoencoder "$ae" --limit 1 \
+    --levels detailed --steps 2 --threads 1 --out "$out/eval-cls" --shape-classifier "$out/cls.safetensors" > /dev/null 2>&1
+grep -q '^Learned shape classifier (cls.safetensors) on the sampled latents of the single-object prompts: [0-9]* of 2 frames' \
+    "$out/eval-cls/shapebench.md" || fail "evaluate --shape-classifier: no classifier line"
+refuse "shape-classifier .*reads 16 x 16 x 8 latent frames" evaluate "${m[@]}" --limit 1 --out "$out/eval" --shape-classifier "$out/cls.safetensors"
 refuse --frames shape-classifier --autoencoder "$ae" --out "$out/c.safetensors" --frames 0
 refuse --max-noise shape-classifier --autoencoder "$ae" --out "$out/c.safetensors" --max-noise 2
 refuse --widths shape-classifier --autoencoder "$ae" --out "$out/c.safetensors" --widths 4,x
@@ -91,4 +96,4 @@ refuse "autoencoder $out/missing" shape-classifier --autoencoder "$out/missing" 
 refuse "go together" "${p[@]}" --out "$out/pre2" --classifier "$out/cls.safetensors"
 refuse "give --autoencoder" pretrain --out "$out/pre3" --classifier "$out/cls.safetensors" --classifier-weight 0.1
 refuse "classifier term: $out/missing" "${p[@]}" --out "$out/pre4" --classifier "$out/missing" --classifier-weight 0.1
-echo "diagnostics CLI: probe and binding-probe ran on pixel and latent tiny models, evaluate ran autoguided on latent models, shape-classifier trained and evaluated and pretrain read it, and 24 bad inputs were refused with exit status 1"
+echo "diagnostics CLI: probe and binding-probe ran on pixel and latent tiny models, evaluate ran autoguided on latent models, shape-classifier trained and evaluated, pretrain and evaluate read it, and 25 bad inputs were refused with exit status 1"

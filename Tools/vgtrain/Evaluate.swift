@@ -47,6 +47,7 @@ struct Evaluate: ParsableCommand {
     @Flag(help: "Use the guide checkpoint's EMA weights.") var guideEma = false
     @Option(help: "Negative caption (an experiment): guidance pushes away from the prompt's own caption with every object's shape word changed to this shape (circle, square, triangle, ring, star) instead of from the empty prompt, so it amplifies only what the shape words change.")
     var negativeShape: String?
+    @Option(help: "A latent shape classifier (`vgtrain shape-classifier`) that also names the shape in each frame of the sampled latents of the single-object prompts, beside ShapeBench's verdict on the decoded frames (a latent model only; a diagnostic: does a sample that fools the classifier draw the shape?).") var shapeClassifier: String?
     @Option(help: "Threads.") var threads = 2
     @Option(help: "Output directory for the JSON reports and markdown tables.") var out: String
     @Option(help: "Write a contact sheet PNG of the first 8 prompts (detailed captions).") var sheet: String?
@@ -84,6 +85,14 @@ struct Evaluate: ParsableCommand {
             guard let k = ShapeKind(rawValue: name) else { throw CLIError("--negative-shape: one of \(ShapeKind.allCases.map(\.rawValue).joined(separator: ", ")) (got \(name))") }
             return k
         }
+        let classifier = try shapeClassifier.map { path -> LatentShapeClassifier in
+            let c: LatentShapeClassifier
+            do { c = try LatentShapeClassifier.load(URL(fileURLWithPath: path)) } catch { throw CLIError("--shape-classifier \(path): \(error)") }
+            guard [c.config.height, c.config.width, c.config.channels] == [config.height, config.width, config.channels] else {
+                throw CLIError("--shape-classifier \(path) reads \(c.config.height) x \(c.config.width) x \(c.config.channels) latent frames; the model makes \(config.height) x \(config.width) x \(config.channels) (a latent model with its --autoencoder)")
+            }
+            return c
+        }
         try makeDirectory(out)
         var tables: [String] = []
         var sheetStrips: [(rgb: [UInt8], width: Int, height: Int)] = []
@@ -92,6 +101,8 @@ struct Evaluate: ParsableCommand {
         guard runLevels.allSatisfy({ $0 == "detailed" || $0 == "terse" }) else { throw CLIError("--levels takes detailed, terse or both") }
         for level in runLevels {
             var reports: [VideoReport] = []
+            // With --shape-classifier: single-object prompts' frames the classifier names right, of all.
+            var learned = (right: 0, frames: 0)
             // With --trace: [step] (level, checks per attribute (right, all), shape verdicts by name).
             var traced: [(level: Float, checks: CheckTally, shapes: [String: Int])] = []
             for (i, p) in prompts.enumerated() {
@@ -129,6 +140,12 @@ struct Evaluate: ParsableCommand {
                 }
                 if let e = it.error { throw CLIError("sampling \(p.id): \(e)") }
                 guard let clip = last else { throw CLIError("no steps") }
+                if let classifier, p.spec.objects.count == 1, let label = ShapeKind.allCases.firstIndex(of: p.spec.objects[0].shape) {
+                    var none: LatentShapeClassifier.Trace? = nil
+                    let ce = try LatentShapeClassifier.crossEntropy(logits: try classifier.logits(ctx, latents: clip, trace: &none),
+                                                                    labels: Array(repeating: label, count: clip.shape[0]))
+                    learned.right += ce.correct; learned.frames += ce.counted
+                }
                 let frames = try m.frames(ctx, clip: clip)
                 reports.append(try ShapeBench.score(frames: frames, config: render, spec: p.spec, id: p.id))
                 if level == "detailed", i < 8, sheet != nil {
@@ -144,6 +161,10 @@ struct Evaluate: ParsableCommand {
             try report.json().write(to: URL(fileURLWithPath: out).appendingPathComponent("\(level).json"))
             if trace { try writeText(traceTable(traced, level: level, prompts: prompts.count, sampling: samplingLabel(interval)), to: URL(fileURLWithPath: out).appendingPathComponent("trace-\(level).md").path) }
             tables.append(report.markdown(title: "ShapeBench, \(level) prompts (\(prompts.count) prompts, \(samplingLabel(interval)))"))
+            if let path = shapeClassifier, learned.frames > 0 {
+                tables.append(String(format: "Learned shape classifier (%@) on the sampled latents of the single-object prompts: %d of %d frames named as asked (%.3f).\n",
+                                     URL(fileURLWithPath: path).lastPathComponent, learned.right, learned.frames, Double(learned.right) / Double(learned.frames)))
+            }
         }
         let md = tables.joined(separator: "\n")
         try writeText(md, to: URL(fileURLWithPath: out).appendingPathComponent("shapebench.md").path)
