@@ -71,7 +71,11 @@ refuse "guide-model .*phase13.*is a pixel model" evaluate --model Models/checkpo
 # shape-classifier: trains a tiny classifier on ae1 latents and evaluates it; pretrain reads it for the
 # classifier term (a tiny latent config, two steps) and logs the term's figures.
 ae=Models/checkpoints/autoencoder/ae1.safetensors
-"$vgtrain" shape-classifier --autoencoder "$ae" --out "$out/cls.safetensors" --steps 3 --batch 2 --clips 4 --widths 4,4 --threads 1 > "$out/cls.txt" 2> /dev/null
+"$vgtrain" shape-classifier --autoencoder "$ae" --out "$out/cls.safetensors" --steps 3 --batch 2 --clips 4 --widths 4,4 --threads 1 \
+    --adversarial-radius 1 --adversarial-steps 2 > "$out/cls.txt" 2> /dev/null
+grep -q '^attacked, L2 radius 2 per frame (5 steps): right [0-9.]*$' "$out/cls.txt" || fail "shape-classifier printed no attacked accuracy"
+"$vgtrain" shape-classifier --autoencoder "$ae" --init-from "$out/cls.safetensors" --out "$out/cls2.safetensors" --steps 2 --batch 2 --clips 2 --threads 1 > /dev/null 2>&1
+[ -s "$out/cls2.safetensors" ] || fail "shape-classifier --init-from wrote no classifier"
 grep -q '^noise 0.0: right [0-9.]*, cross-entropy [0-9.]* (circle [0-9]*/[0-9]*' "$out/cls.txt" || fail "shape-classifier printed no held-out accuracy"
 "$vgtrain" shape-classifier --autoencoder "$ae" --evaluate "$out/cls.safetensors" --clips 2 --threads 1 > "$out/cls-eval.txt"
 [ "$(grep -c '^noise ' "$out/cls-eval.txt")" = 4 ] || fail "shape-classifier --evaluate: expected four noise levels"
@@ -88,6 +92,9 @@ grep -q '"classifierLoss"' "$out/pre/train-log.jsonl" || fail "pretrain --classi
 grep -q '^Learned shape classifier (cls.safetensors) on the sampled latents of the single-object prompts: [0-9]* of 2 frames' \
     "$out/eval-cls/shapebench.md" || fail "evaluate --shape-classifier: no classifier line"
 refuse "shape-classifier .*reads 16 x 16 x 8 latent frames" evaluate "${m[@]}" --limit 1 --out "$out/eval" --shape-classifier "$out/cls.safetensors"
+refuse --adversarial-steps shape-classifier --autoencoder "$ae" --out "$out/c.safetensors" --adversarial-steps 0
+refuse "init-from .*not a shape classifier" shape-classifier --autoencoder "$ae" --out "$out/c.safetensors" --init-from "$ae"
+refuse --sheet-count evaluate "${m[@]}" --limit 1 --out "$out/eval" --sheet "$out/s.png" --sheet-count 0
 refuse --frames shape-classifier --autoencoder "$ae" --out "$out/c.safetensors" --frames 0
 refuse --max-noise shape-classifier --autoencoder "$ae" --out "$out/c.safetensors" --max-noise 2
 refuse --widths shape-classifier --autoencoder "$ae" --out "$out/c.safetensors" --widths 4,x
@@ -96,4 +103,4 @@ refuse "autoencoder $out/missing" shape-classifier --autoencoder "$out/missing" 
 refuse "go together" "${p[@]}" --out "$out/pre2" --classifier "$out/cls.safetensors"
 refuse "give --autoencoder" pretrain --out "$out/pre3" --classifier "$out/cls.safetensors" --classifier-weight 0.1
 refuse "classifier term: $out/missing" "${p[@]}" --out "$out/pre4" --classifier "$out/missing" --classifier-weight 0.1
-echo "diagnostics CLI: probe and binding-probe ran on pixel and latent tiny models, evaluate ran autoguided on latent models, shape-classifier trained and evaluated, pretrain and evaluate read it, and 25 bad inputs were refused with exit status 1"
+echo "diagnostics CLI: probe and binding-probe ran on pixel and latent tiny models, evaluate ran autoguided on latent models, shape-classifier trained and evaluated, pretrain and evaluate read it, and 28 bad inputs were refused with exit status 1"

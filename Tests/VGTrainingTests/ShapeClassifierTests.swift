@@ -51,6 +51,27 @@ final class ShapeClassifierTests: XCTestCase {
         print(String(format: "  shape classifier gradient: worst |error| / allowed = %.2f", worst))
     }
 
+    /// Projected gradient ascent keeps each frame within its L2 ball and raises the loss; an
+    /// adversarial step trains on the moved frames and leaves the caller's tensor moved.
+    func testAdversarialMovesStayInTheBallAndRaiseTheLoss() throws {
+        let ctx = try ComputeContext(threads: 1)
+        let c = try LatentShapeClassifier.initialized(tiny, seed: 3)
+        var r = SeededRandom(seed: 4)
+        for (name, _) in tiny.layout { r.fillGaussian(c.parameters[name]!.floats, scale: 0.2) }   // logits far from saturation
+        let trainer = try ShapeClassifierTrainer(classifier: c, optimizer: OptimizerConfig(), context: ctx)
+        let x = try gaussian([3, 4, 4, 2], 5), labels = [2, 0, 1], original = x.toArray()
+        let before = try summedLoss(c, x, labels, ctx)
+        try trainer.perturb(x, labels: labels, radius: 0.5, steps: 4)
+        let after = try summedLoss(c, x, labels, ctx), moved = x.toArray()
+        print(String(format: "  adversarial move: loss %.4f -> %.4f", before, after))
+        XCTAssertGreaterThan(after, before)
+        for i in 0..<3 {
+            let d = (0..<32).reduce(Float(0)) { $0 + pow(moved[i * 32 + $1] - original[i * 32 + $1], 2) }.squareRoot()
+            XCTAssertLessThanOrEqual(d, 0.5 + 1e-4)
+            XCTAssertGreaterThan(d, 0.2)
+        }
+    }
+
     func testCrossEntropyConfigAndBadInputs() throws {
         let logits = try Tensor(shape: [2, 3], values: [0, 0, 0, 5, 1, 0])
         let ce = try LatentShapeClassifier.crossEntropy(logits: logits, labels: [1, -1])

@@ -218,9 +218,15 @@ public final class ShapeClassifierTrainer: @unchecked Sendable {
     }
 
     /// One AdamW step on the mean cross-entropy of `latents` `[N, h, w, C]` against `labels`; returns
-    /// that mean and the share named right.
+    /// that mean and the share named right. With `adversary`, the step trains on the latents moved by
+    /// `adversary.steps` steps of projected gradient ascent on the loss, each of `radius / 2` along the
+    /// frame's normalised input gradient, within an L2 ball of `radius` per frame (Madry et al. 2018):
+    /// a classifier robust to small moves has input gradients that point to what a shape looks like,
+    /// not to patterns that merely flip its verdict (Santurkar et al. 2019), which is what a loss that
+    /// reads it through a generator's output needs.
     @discardableResult
-    public func step(latents: Tensor, labels: [Int]) throws -> (loss: Float, accuracy: Float) {
+    public func step(latents: Tensor, labels: [Int], adversary: (radius: Float, steps: Int)? = nil) throws -> (loss: Float, accuracy: Float) {
+        if let a = adversary, a.steps > 0, a.radius > 0 { try perturb(latents, labels: labels, radius: a.radius, steps: a.steps) }
         for g in grads.values { g.fill(0) }
         var trace: LatentShapeClassifier.Trace? = LatentShapeClassifier.Trace()
         let logits = try classifier.logits(ctx, latents: latents, trace: &trace)
@@ -234,5 +240,32 @@ public final class ShapeClassifierTrainer: @unchecked Sendable {
         }
         step += 1
         return (Float(ce.loss) * scale, Float(ce.correct) * scale)
+    }
+
+    /// Moves `latents` in place by projected gradient ascent on the cross-entropy (see `step`).
+    public func perturb(_ latents: Tensor, labels: [Int], radius: Float, steps: Int) throws {
+        let n = latents.shape[0], per = latents.count / n, x = latents.floats
+        let start = Array(x)
+        let scratch = try classifier.zeroGradients()
+        for _ in 0..<steps {
+            var trace: LatentShapeClassifier.Trace? = LatentShapeClassifier.Trace()
+            let ce = try LatentShapeClassifier.crossEntropy(logits: try classifier.logits(ctx, latents: latents, trace: &trace), labels: labels)
+            let gradient = try classifier.backward(ctx, dLogits: ce.dLogits, trace: trace!, grads: scratch)   // kept alive while read
+            let g = gradient.floats
+            for i in 0..<n {
+                var norm: Float = 0
+                for j in 0..<per { norm += g[i * per + j] * g[i * per + j] }
+                norm = norm.squareRoot()
+                guard norm > 0, norm.isFinite else { continue }
+                let k = radius / 2 / norm
+                var moved: Float = 0
+                for j in 0..<per { x[i * per + j] += k * g[i * per + j]; let d = x[i * per + j] - start[i * per + j]; moved += d * d }
+                moved = moved.squareRoot()
+                if moved > radius {   // back onto the ball around the frame's own latents
+                    let shrink = radius / moved
+                    for j in 0..<per { x[i * per + j] = start[i * per + j] + shrink * (x[i * per + j] - start[i * per + j]) }
+                }
+            }
+        }
     }
 }

@@ -50,7 +50,9 @@ struct Evaluate: ParsableCommand {
     @Option(help: "A latent shape classifier (`vgtrain shape-classifier`) that also names the shape in each frame of the sampled latents of the single-object prompts, beside ShapeBench's verdict on the decoded frames (a latent model only; a diagnostic: does a sample that fools the classifier draw the shape?).") var shapeClassifier: String?
     @Option(help: "Threads.") var threads = 2
     @Option(help: "Output directory for the JSON reports and markdown tables.") var out: String
-    @Option(help: "Write a contact sheet PNG of the first 8 prompts (detailed captions).") var sheet: String?
+    @Option(help: "Write a contact sheet PNG of the first --sheet-count prompts (detailed captions).") var sheet: String?
+    @Option(help: "Prompts on the --sheet.") var sheetCount = 8
+    @Flag(help: "Put only single-object prompts on the --sheet.") var sheetSingleObject = false
     @Option(help: "Caption levels to run: detailed, terse or both.") var levels = "both"
     @Option(help: "The latent autoencoder of a latent model (its frames are decoded before they are judged).") var autoencoder: String?
     @Flag(help: "Also score the x0 prediction of every sampling step (trace-<level>.md): at which noise level the sampler settles each attribute, and which shapes its predictions show on the way.") var trace = false
@@ -80,6 +82,7 @@ struct Evaluate: ParsableCommand {
         if let guide, guide.tokenizer != m.tokenizer { throw CLIError("the guide model's tokenizer differs from the model's") }
         let ctx = try ComputeContext(threads: threads)
         let prompts = try benchmarkPrompts(limit: limit)
+        guard (1...320).contains(sheetCount) else { throw CLIError("--sheet-count: 1...320 prompts (got \(sheetCount))") }
         let empty: [Int32] = [BPETokenizer.bosID, BPETokenizer.eosID]
         let negativeKind = try negativeShape.map { name -> ShapeKind in
             guard let k = ShapeKind(rawValue: name) else { throw CLIError("--negative-shape: one of \(ShapeKind.allCases.map(\.rawValue).joined(separator: ", ")) (got \(name))") }
@@ -102,7 +105,7 @@ struct Evaluate: ParsableCommand {
         for level in runLevels {
             var reports: [VideoReport] = []
             // With --shape-classifier: single-object prompts' frames the classifier names right, of all.
-            var learned = (right: 0, frames: 0)
+            var learned = (right: 0, frames: 0), reencoded = (right: 0, frames: 0)
             // With --trace: [step] (level, checks per attribute (right, all), shape verdicts by name).
             var traced: [(level: Float, checks: CheckTally, shapes: [String: Int])] = []
             for (i, p) in prompts.enumerated() {
@@ -140,15 +143,22 @@ struct Evaluate: ParsableCommand {
                 }
                 if let e = it.error { throw CLIError("sampling \(p.id): \(e)") }
                 guard let clip = last else { throw CLIError("no steps") }
-                if let classifier, p.spec.objects.count == 1, let label = ShapeKind.allCases.firstIndex(of: p.spec.objects[0].shape) {
-                    var none: LatentShapeClassifier.Trace? = nil
-                    let ce = try LatentShapeClassifier.crossEntropy(logits: try classifier.logits(ctx, latents: clip, trace: &none),
-                                                                    labels: Array(repeating: label, count: clip.shape[0]))
-                    learned.right += ce.correct; learned.frames += ce.counted
-                }
                 let frames = try m.frames(ctx, clip: clip)
+                if let classifier, let codec = m.codec, p.spec.objects.count == 1, let label = ShapeKind.allCases.firstIndex(of: p.spec.objects[0].shape) {
+                    // On the sampled latents, and on the decoded frames the judge sees, encoded again: a
+                    // verdict that holds on the first and not on the second was carried by latent values
+                    // the decoder does not draw.
+                    let labels = Array(repeating: label, count: clip.shape[0])
+                    var none: LatentShapeClassifier.Trace? = nil
+                    let ce = try LatentShapeClassifier.crossEntropy(logits: try classifier.logits(ctx, latents: clip, trace: &none), labels: labels)
+                    learned.right += ce.correct; learned.frames += ce.counted
+                    let px = try Tensor(shape: [clip.shape[0], render.height, render.width, 3], values: frames.map { $0 * 2 - 1 })
+                    let again = try LatentShapeClassifier.crossEntropy(logits: try classifier.logits(ctx, latents: try codec.encode(ctx, clip: px), trace: &none),
+                                                                       labels: labels)
+                    reencoded.right += again.correct; reencoded.frames += again.counted
+                }
                 reports.append(try ShapeBench.score(frames: frames, config: render, spec: p.spec, id: p.id))
-                if level == "detailed", i < 8, sheet != nil {
+                if level == "detailed", sheet != nil, sheetStrips.count < 2 * sheetCount, !sheetSingleObject || p.spec.objects.count == 1 {
                     sheetStrips.append(Sheet.strip(frames, config: render, every: 2, scale: 2))
                     let text = BitmapFont.render(BitmapFont.wrap(caption, columns: 90), width: sheetStrips.last!.width, scale: 1)
                     sheetStrips.append(text)
@@ -162,8 +172,9 @@ struct Evaluate: ParsableCommand {
             if trace { try writeText(traceTable(traced, level: level, prompts: prompts.count, sampling: samplingLabel(interval)), to: URL(fileURLWithPath: out).appendingPathComponent("trace-\(level).md").path) }
             tables.append(report.markdown(title: "ShapeBench, \(level) prompts (\(prompts.count) prompts, \(samplingLabel(interval)))"))
             if let path = shapeClassifier, learned.frames > 0 {
-                tables.append(String(format: "Learned shape classifier (%@) on the sampled latents of the single-object prompts: %d of %d frames named as asked (%.3f).\n",
-                                     URL(fileURLWithPath: path).lastPathComponent, learned.right, learned.frames, Double(learned.right) / Double(learned.frames)))
+                tables.append(String(format: "Learned shape classifier (%@) on the sampled latents of the single-object prompts: %d of %d frames named as asked (%.3f); on the decoded frames encoded again: %d of %d (%.3f).\n",
+                                     URL(fileURLWithPath: path).lastPathComponent, learned.right, learned.frames, Double(learned.right) / Double(learned.frames),
+                                     reencoded.right, reencoded.frames, Double(reencoded.right) / Double(max(reencoded.frames, 1))))
             }
         }
         let md = tables.joined(separator: "\n")

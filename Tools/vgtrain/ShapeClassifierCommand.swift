@@ -31,6 +31,9 @@ struct ShapeClassifierCommand: ParsableCommand {
     @Option(help: "Feature channels at the latent grid and per halving, comma-separated.") var widths = "32,64,64"
     @Option(help: "Highest noise level of the input's augmentation: x = (1 - t) z + t ε, t uniform in [0, this].") var maxNoise: Float = 0.5
     @Option(help: "Share of non-round objects shown upright (as in pretrain).") var uprightShare: Float = 0.5
+    @Option(help: "Adversarial training: the L2 radius per frame of the projected-gradient moves each step trains on (0 = off), e.g. 2 (the frame has h·w·C values of unit variance).") var adversarialRadius: Float = 0
+    @Option(help: "Projected-gradient steps of each adversarial move.") var adversarialSteps = 3
+    @Option(help: "Start from this classifier's weights (its widths replace --widths), e.g. to make a trained one robust with --adversarial-radius.") var initFrom: String?
     @Option(help: "Peak learning rate.") var lr: Float = 1e-3
     @Option(help: "Seed of the stream, the weights and the noise.") var seed: UInt64 = 1
     @Option(help: "With --evaluate: held-out clips (stream seed --seed + 1 000 003).") var clips = 512
@@ -38,8 +41,9 @@ struct ShapeClassifierCommand: ParsableCommand {
 
     func run() throws {
         guard steps > 0, batch > 0, (1...16).contains(frames), maxNoise.isFinite, (0...1).contains(maxNoise), lr.isFinite, lr > 0,
-              (0...1).contains(uprightShare), (1...64).contains(threads), clips > 0 else {
-            throw CLIError("--steps, --batch, --clips must be positive; --frames 1...16; --max-noise and --upright-share in [0, 1]; --lr > 0; --threads 1...64")
+              (0...1).contains(uprightShare), (1...64).contains(threads), clips > 0, adversarialRadius.isFinite, adversarialRadius >= 0,
+              (1...20).contains(adversarialSteps) else {
+            throw CLIError("--steps, --batch, --clips must be positive; --frames 1...16; --max-noise and --upright-share in [0, 1]; --lr > 0; --threads 1...64; --adversarial-radius finite and >= 0; --adversarial-steps 1...20")
         }
         let codec: LatentCodec
         do { codec = try AutoencoderTrainer.loadCodec(URL(fileURLWithPath: autoencoder)) } catch { throw CLIError("--autoencoder \(autoencoder): \(error)") }
@@ -60,24 +64,34 @@ struct ShapeClassifierCommand: ParsableCommand {
         do { try config.validate() } catch { throw CLIError("\(error)") }
         var opt = OptimizerConfig()
         opt.learningRate = lr; opt.warmupSteps = min(100, steps / 10); opt.totalSteps = steps; opt.emaDecay = 0
-        let trainer = try ShapeClassifierTrainer(classifier: try LatentShapeClassifier.initialized(config, seed: seed), optimizer: opt, context: ctx)
+        let start: LatentShapeClassifier
+        if let initFrom {
+            do { start = try LatentShapeClassifier.load(URL(fileURLWithPath: initFrom)) } catch { throw CLIError("--init-from \(initFrom): \(error)") }
+            guard [start.config.height, start.config.width, start.config.channels, start.config.classes] == [config.height, config.width, config.channels, config.classes] else {
+                throw CLIError("--init-from \(initFrom) reads \(start.config.height) x \(start.config.width) x \(start.config.channels) frames into \(start.config.classes) classes; --autoencoder makes \(config.height) x \(config.width) x \(config.channels), \(config.classes) shapes")
+            }
+        } else {
+            start = try LatentShapeClassifier.initialized(config, seed: seed)
+        }
+        let trainer = try ShapeClassifierTrainer(classifier: start, optimizer: opt, context: ctx)
         let stream = ClipStream(config: render, seed: seed, degradedShare: 0, maxObjects: 1, uprightShare: uprightShare)
         var rng = SeededRandom(seed: seed ^ 0xC1A5_51F1)
-        let start = Date()
+        let began = Date()
         var recent: [(Float, Float)] = []
         for step in 0..<steps {
             let (latents, labels) = try self.batch(stream, range: (step * batch)..<((step + 1) * batch), codec: codec, ctx: ctx)
             augment(latents, maxNoise: maxNoise, rng: &rng)
-            let r = try trainer.step(latents: latents, labels: labels)
+            let r = try trainer.step(latents: latents, labels: labels,
+                                     adversary: adversarialRadius > 0 ? (adversarialRadius, adversarialSteps) : nil)
             recent.append(r); if recent.count > 50 { recent.removeFirst() }
             if (step + 1) % 50 == 0 || step + 1 == steps {
                 let loss = recent.map(\.0).reduce(0, +) / Float(recent.count), acc = recent.map(\.1).reduce(0, +) / Float(recent.count)
                 FileHandle.standardError.write(Data(String(format: "step %d/%d  cross-entropy %.4f  right %.3f (last 50 steps)  %.0f s\n",
-                                                           step + 1, steps, loss, acc, Date().timeIntervalSince(start)).utf8))
+                                                           step + 1, steps, loss, acc, Date().timeIntervalSince(began)).utf8))
             }
         }
-        let meta = ["vgrt.shape_classifier_steps": String(steps), "vgrt.shape_classifier_autoencoder": autoencoder,
-                    "vgrt.shape_classifier_data": "seed=\(seed) batch=\(batch) frames=\(frames) maxNoise=\(maxNoise) uprightShare=\(uprightShare) lr=\(lr)"]
+        let meta = ["vgrt.shape_classifier_steps": String(steps), "vgrt.shape_classifier_init": initFrom ?? "", "vgrt.shape_classifier_autoencoder": autoencoder,
+                    "vgrt.shape_classifier_data": "seed=\(seed) batch=\(batch) frames=\(frames) maxNoise=\(maxNoise) uprightShare=\(uprightShare) lr=\(lr) adversarialRadius=\(adversarialRadius) adversarialSteps=\(adversarialSteps)"]
         try trainer.classifier.save(asHalf: false, extra: meta, to: URL(fileURLWithPath: out))
         print("wrote \(out)")
         try runEvaluation(trainer.classifier, codec: codec, render: render, ctx: ctx)
@@ -139,6 +153,17 @@ struct ShapeClassifierCommand: ParsableCommand {
                 line += " (" + per.joined(separator: ", ") + ")"
             }
             print(line)
+        }
+        // Under attack: frames moved by projected gradient ascent within an L2 ball (what a generator
+        // reading the classifier could exploit).
+        let attacker = try ShapeClassifierTrainer(classifier: classifier, optimizer: OptimizerConfig(), context: ctx)
+        for radius: Float in [1, 2, 4] {
+            let x = try Tensor(zeros: clean.shape)
+            try x.copy(from: clean)
+            try attacker.perturb(x, labels: labels, radius: radius, steps: 5)
+            var none: LatentShapeClassifier.Trace? = nil
+            let ce = try LatentShapeClassifier.crossEntropy(logits: try classifier.logits(ctx, latents: x, trace: &none), labels: labels)
+            print(String(format: "attacked, L2 radius %.0f per frame (5 steps): right %.3f", radius, Float(ce.correct) / Float(ce.counted)))
         }
     }
 }
