@@ -72,7 +72,7 @@ public enum VGPKConverter {
         try w.write(to: output)
         let inSize = (try? FileManager.default.attributesOfItem(atPath: input.path)[.size] as? Int) ?? 0
         let outSize = (try? FileManager.default.attributesOfItem(atPath: output.path)[.size] as? Int) ?? 0
-        return Summary(tensors: types.values.reduce(0, +), inputBytes: inSize ?? 0, outputBytes: outSize ?? 0, types: types)
+        return Summary(tensors: types.values.reduce(0, +), inputBytes: inSize, outputBytes: outSize, types: types)
     }
 }
 
