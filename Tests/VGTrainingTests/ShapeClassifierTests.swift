@@ -146,12 +146,7 @@ final class ShapeClassifierTests: XCTestCase {
                                          heads: 2, mlpRatio: 2, timeFrequencies: 8, vocabSize: 40, maxTextTokens: 6, textWidth: 12,
                                          textDepth: 1, textHeads: 2)
 
-    func makeTrainer() throws -> FlowMatchingTrainer {
-        let p = try ParameterSet(config: model)
-        var r = SeededRandom(seed: 61)
-        for n in p.names { r.fillGaussian(try p.tensor(n).floats, scale: 0.2) }
-        return try FlowMatchingTrainer(config: model, params: p, optimizer: OptimizerConfig(), context: try ComputeContext(threads: 1), seed: 7)
-    }
+    func makeTrainer() throws -> FlowMatchingTrainer { try tinyTrainer(model, weightSeed: 61, seed: 7) }
 
     func frozenClassifier() throws -> LatentShapeClassifier {
         let c = try LatentShapeClassifier.initialized(ShapeClassifierConfig(height: 8, width: 8, channels: 3, widths: [4, 6], classes: 5), seed: 11)

@@ -1,6 +1,7 @@
 import XCTest
 @testable import VGCore
 @testable import VGTraining
+@testable import VGModel
 
 /// Compares a trainer's accumulated gradient with central differences of its loss at `entries`
 /// entries of each named tensor (a name the parameter set lacks is skipped); returns the worst
@@ -26,4 +27,13 @@ func checkTrainerGradient(_ t: FlowMatchingTrainer, _ names: [String], entries: 
         }
     }
     return worst
+}
+
+/// A trainer of `config` whose weights are Gaussian (std 0.2, seeded by `weightSeed`), on one thread:
+/// the tiny trainers the loss-term tests share.
+func tinyTrainer(_ config: ModelConfig, weightSeed: UInt64, seed: UInt64) throws -> FlowMatchingTrainer {
+    let p = try ParameterSet(config: config)
+    var r = SeededRandom(seed: weightSeed)
+    for n in p.names { r.fillGaussian(try p.tensor(n).floats, scale: 0.2) }
+    return try FlowMatchingTrainer(config: config, params: p, optimizer: OptimizerConfig(), context: try ComputeContext(threads: 1), seed: seed)
 }
