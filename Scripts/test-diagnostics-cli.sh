@@ -39,9 +39,21 @@ grep -q 'autoguided by tiny-latent.vgpk' "$out/eval-guided/shapebench.md" || fai
     --out "$out/eval-guided-latent" > /dev/null
 grep -q 'autoguided by raw-step2600.safetensors' "$out/eval-guided-latent/shapebench.md" || fail "evaluate: a latent safetensors guide was not used"
 
+# evaluate --seed-offset: the same prompt from other starting noise draws another clip (the sheets
+# differ), the same offset draws the same clip again, and the table names the offset.
+for run in a:0 b:1000003 c:1000003; do
+    "$vgtrain" evaluate --model "$out/tiny.vgpk" --limit 1 --levels detailed --steps 2 --threads 1 \
+        --seed-offset "${run#*:}" --sheet "$out/seed-${run%%:*}.png" --sheet-count 1 --out "$out/eval-seed-${run%%:*}" > /dev/null
+done
+cmp -s "$out/seed-a.png" "$out/seed-b.png" && fail "evaluate --seed-offset: the same clip from other seeds"
+cmp -s "$out/seed-b.png" "$out/seed-c.png" || fail "evaluate --seed-offset: one offset drew two different clips"
+grep -q 'sampling seeds offset by 1000003' "$out/eval-seed-b/shapebench.md" || fail "evaluate --seed-offset: the table does not name the offset"
+
 # Bad input: exit status 1 and a message that names the option.
+refused=0
 refuse() {
     local expect=$1; shift
+    refused=$((refused + 1))
     local rc=0
     "$vgtrain" "$@" > /dev/null 2> "$out/err" || rc=$?
     [ "$rc" = 1 ] || fail "'$*' exited with $rc, expected 1"
@@ -63,6 +75,7 @@ refuse --attributes binding-probe "${m[@]}" --attributes colour
 refuse --levels binding-probe "${m[@]}" --levels 0.5,9
 refuse --limit binding-probe "${m[@]}" --limit 0
 refuse --limit evaluate "${m[@]}" --limit 0 --out "$out/eval"
+refuse --seed-offset evaluate "${m[@]}" --seed-offset=-1 --out "$out/eval"
 refuse "both be pixel models or both latent" evaluate "${m[@]}" --guide-model "$out/tiny-latent.vgpk" --limit 1 --out "$out/eval"
 refuse "guide-model .*phase13.*is a pixel model" evaluate --model Models/checkpoints/base-run/phase52/raw-step10000.safetensors \
     --autoencoder Models/checkpoints/autoencoder/ae1.safetensors --threads 1 \
@@ -103,4 +116,4 @@ refuse "autoencoder $out/missing" shape-classifier --autoencoder "$out/missing" 
 refuse "go together" "${p[@]}" --out "$out/pre2" --classifier "$out/cls.safetensors"
 refuse "give --autoencoder" pretrain --out "$out/pre3" --classifier "$out/cls.safetensors" --classifier-weight 0.1
 refuse "classifier term: $out/missing" "${p[@]}" --out "$out/pre4" --classifier "$out/missing" --classifier-weight 0.1
-echo "diagnostics CLI: probe and binding-probe ran on pixel and latent tiny models, evaluate ran autoguided on latent models, shape-classifier trained and evaluated, pretrain and evaluate read it, and 28 bad inputs were refused with exit status 1"
+echo "diagnostics CLI: probe and binding-probe ran on pixel and latent tiny models, evaluate ran autoguided on latent models, shape-classifier trained and evaluated, pretrain and evaluate read it, evaluate --seed-offset drew other clips, and $refused bad inputs were refused with exit status 1"

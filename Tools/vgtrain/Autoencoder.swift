@@ -84,7 +84,7 @@ struct AutoencoderCommand: ParsableCommand {
         let stream = ClipStream(config: render, seed: seed, degradedShare: degradedShare, maxObjects: maxObjects)
         let frames = try Tensor(zeros: [batch, render.height, render.width, 3])
         let frameValues = render.height * render.width * 3
-        if !FileManager.default.fileExists(atPath: logURL.path) { FileManager.default.createFile(atPath: logURL.path, contents: nil) }
+        if !FileManager.default.fileExists(atPath: logURL.path) { _ = FileManager.default.createFile(atPath: logURL.path, contents: nil) }  // a failure shows at the FileHandle below
         let log = try FileHandle(forWritingTo: logURL)
         _ = try log.seekToEnd()
         let start = Date()

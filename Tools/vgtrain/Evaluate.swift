@@ -48,6 +48,8 @@ struct Evaluate: ParsableCommand {
     @Option(help: "Negative caption (an experiment): guidance pushes away from the prompt's own caption with every object's shape word changed to this shape (circle, square, triangle, ring, star) instead of from the empty prompt, so it amplifies only what the shape words change.")
     var negativeShape: String?
     @Option(help: "A latent shape classifier (`vgtrain shape-classifier`) that also names the shape in each frame of the sampled latents of the single-object prompts, beside ShapeBench's verdict on the decoded frames (a latent model only; a diagnostic: does a sample that fools the classifier draw the shape?).") var shapeClassifier: String?
+    @Option(help: "Added to every prompt's sampling seed (0: the benchmark's own seeds; another value draws a second, independent set of starting noises for the same prompts).")
+    var seedOffset = 0
     @Option(help: "Threads.") var threads = 2
     @Option(help: "Output directory for the JSON reports and markdown tables.") var out: String
     @Option(help: "Write a contact sheet PNG of the first --sheet-count prompts (detailed captions).") var sheet: String?
@@ -80,6 +82,7 @@ struct Evaluate: ParsableCommand {
             return g
         }
         if let guide, guide.tokenizer != m.tokenizer { throw CLIError("the guide model's tokenizer differs from the model's") }
+        guard seedOffset >= 0 else { throw CLIError("--seed-offset: 0 or more (got \(seedOffset))") }
         let ctx = try ComputeContext(threads: threads)
         let prompts = try benchmarkPrompts(limit: limit)
         guard (1...320).contains(sheetCount) else { throw CLIError("--sheet-count: 1...320 prompts (got \(sheetCount))") }
@@ -120,7 +123,7 @@ struct Evaluate: ParsableCommand {
                     negative = try tokenizer.encode(text, maxLength: config.maxTextTokens, addBos: true, addEos: true)
                 }
                 let sampler = try FlowSampler(model: dit, context: ctx, prompt: tokens, empty: negative,
-                                              options: .init(steps: steps, guidance: guidance, shift: shift ?? config.samplingShift, seed: p.seed,
+                                              options: .init(steps: steps, guidance: guidance, shift: shift ?? config.samplingShift, seed: p.seed &+ UInt64(seedOffset),
                                                              stochasticity: stochasticity, guidanceInterval: interval,
                                                              parallelGuidance: parallelGuidance, guidanceRescale: guidanceRescale,
                                                              clampPrediction: clampPrediction, highFrequencyGuidance: highFrequencyGuidance,
@@ -187,8 +190,6 @@ struct Evaluate: ParsableCommand {
         }
     }
 
-    /// The --trace table: per sampling step, the level it starts from, each attribute's accuracy on
-    /// that step's x0 prediction, and the shape verdicts.
     /// The sampler settings of a run, as its table titles name them.
     func samplingLabel(_ interval: ClosedRange<Float>) -> String {
         "\(steps) steps, guidance \(guidance)"
@@ -200,8 +201,11 @@ struct Evaluate: ParsableCommand {
             + (highFrequencyGuidance.map { ", high frequencies (above a \(frequencySplitSigma)-pixel blur) guided \($0)" } ?? "")
             + (guideModel.map { ", autoguided by \(URL(fileURLWithPath: $0).lastPathComponent)" } ?? "")
             + (stochasticity > 0 ? ", SDE a = \(stochasticity)" : "")
+            + (seedOffset == 0 ? "" : ", sampling seeds offset by \(seedOffset)")
     }
 
+    /// The --trace table: per sampling step, the level it starts from, each attribute's accuracy on
+    /// that step's x0 prediction, and the shape verdicts.
     func traceTable(_ rows: [(level: Float, checks: CheckTally, shapes: [String: Int])], level: String, prompts: Int,
                     sampling: String) -> String {
         let names = ShapeBench.attributes, shapes = ShapeKind.allCases.map(\.rawValue)
