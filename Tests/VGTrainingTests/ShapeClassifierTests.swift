@@ -133,6 +133,17 @@ final class ShapeClassifierTests: XCTestCase {
         XCTAssertEqual(back.config, config)
         let again = try LatentShapeClassifier.crossEntropy(logits: try back.logits(ctx, latents: x, trace: &none), labels: labels)
         XCTAssertEqual(again.loss, ce.loss, accuracy: 1e-9)
+        // Written as f16, it loads as f32 weights within half precision of the originals.
+        let half = dir.appendingPathComponent("cls-f16.safetensors")
+        try trainer.classifier.save(asHalf: true, to: half)
+        let fromHalf = try LatentShapeClassifier.load(half)
+        for (name, _) in config.layout {
+            let a = trainer.classifier.parameters[name]!.floats, b = fromHalf.parameters[name]!.floats
+            XCTAssertEqual(fromHalf.parameters[name]!.dtype, .f32)
+            for i in 0..<fromHalf.parameters[name]!.count { XCTAssertEqual(b[i], a[i], accuracy: abs(a[i]) * 1e-3 + 1e-6, name) }
+        }
+        let halfCE = try LatentShapeClassifier.crossEntropy(logits: try fromHalf.logits(ctx, latents: x, trace: &none), labels: labels)
+        XCTAssertEqual(halfCE.loss / 200, ce.loss / 200, accuracy: 0.01)
         // A safetensors file that is not a classifier, and a file that is not safetensors.
         let other = dir.appendingPathComponent("other.safetensors")
         var w = SafeTensorsWriter(metadata: [:]); try w.add("x", tensor: try Tensor(zeros: [2])); try w.write(to: other)
