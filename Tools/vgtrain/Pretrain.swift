@@ -329,8 +329,9 @@ struct Pretrain: ParsableCommand {
                 throw CLIError("\(out) was trained with other options (these differ from \(optionsURL.path): \(changed.joined(separator: ", "))); resume with the options it was started with, or use a new --out")
             }
         }
-        try JSONEncoder().encode(o).write(to: optionsURL, options: .atomic)
-        try JSONEncoder().encode(mix).write(to: mixURL, options: .atomic)
+        let encoder = JSONEncoder(); encoder.outputFormatting = [.sortedKeys]   // the same options, the same bytes
+        try encoder.encode(o).write(to: optionsURL, options: .atomic)
+        try encoder.encode(mix).write(to: mixURL, options: .atomic)
         let start = Date()
         let tty = isatty(2) != 0
         var avg: Float = 0
