@@ -1,18 +1,17 @@
 #!/usr/bin/env python3
 """Summarise `vgtrain evaluate` reports (<out>/<level>.json) for the docs.
 
-For each report: every attribute's accuracy with its number of checks and standard error, the shape
-verdicts as a matrix (asked down, judged across), and the same attributes on the single-object
-prompts. With two or more reports of the same prompts (another model, or other sampling seeds), the
-shape checks are also compared pairwise: how many the first gets right and the other wrong and back.
+For each report: every attribute's accuracy with its number of checks and standard error, on all
+prompts and on the single-object prompts. (The shape matrix and the objects found per clip are in
+the run's own shapebench.md, from ShapeBench's report.) With two or more reports of the same
+prompts (another model, or other sampling seeds), the shape checks are also compared pairwise: how
+many the first gets wrong and the other right, and the reverse.
 
 Usage: Scripts/shapebench-summary.py runs/a/detailed.json [runs/b/detailed.json ...]
 """
 import json
 import math
 import sys
-
-SHAPES = ["circle", "ring", "square", "star", "triangle"]
 
 
 def load(path):
@@ -48,15 +47,6 @@ def summarise(path, data):
             p = right / n
             cells.append(f"{a} {p:.3f} ({right}/{n}, se {math.sqrt(p * (1 - p) / n):.3f})")
         print(f"{label}: " + "; ".join(cells))
-    matrix = {a: {j: 0 for j in SHAPES + ["other"]} for a in SHAPES}
-    for r in reports:
-        for c in r["checks"]:
-            if c["attribute"] == "shape" and c["expected"] in matrix:
-                matrix[c["expected"]][c["observed"] if c["observed"] in SHAPES else "other"] += 1
-    print("shape, asked down, judged across (" + ", ".join(SHAPES) + ", other):")
-    for a in SHAPES:
-        row = matrix[a]
-        print(f"  {a}: " + "/".join(str(row[j]) for j in SHAPES + ["other"]) + f"  ({row[a]} of {sum(row.values())})")
 
 
 def main(paths):

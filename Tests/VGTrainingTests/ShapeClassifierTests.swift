@@ -70,6 +70,12 @@ final class ShapeClassifierTests: XCTestCase {
             XCTAssertLessThanOrEqual(d, 0.5 + 1e-4)
             XCTAssertGreaterThan(d, 0.2)
         }
+        // Bad moves are refused before anything moves.
+        let empty = try Tensor(zeros: [0, 4, 4, 2])   // made outside the assertion: only perturb may throw
+        XCTAssertThrowsError(try trainer.perturb(empty, labels: [], radius: 0.5, steps: 1)) { XCTAssertTrue("\($0)".contains("adversarial move")) }
+        XCTAssertThrowsError(try trainer.perturb(x, labels: labels, radius: -1, steps: 1)) { XCTAssertTrue("\($0)".contains("adversarial move")) }
+        XCTAssertThrowsError(try trainer.perturb(x, labels: labels, radius: .nan, steps: 1)) { XCTAssertTrue("\($0)".contains("adversarial move")) }
+        XCTAssertEqual(x.toArray(), moved)
     }
 
     func testCrossEntropyConfigAndBadInputs() throws {

@@ -243,7 +243,12 @@ public final class ShapeClassifierTrainer: @unchecked Sendable {
     }
 
     /// Moves `latents` in place by projected gradient ascent on the cross-entropy (see `step`).
+    /// - Throws: `ModelError.badInput` for an empty batch, a negative or non-finite radius or a
+    ///   negative step count (before anything moves); the classifier's own errors for misshapen latents.
     public func perturb(_ latents: Tensor, labels: [Int], radius: Float, steps: Int) throws {
+        guard latents.shape.count == 4, latents.shape[0] > 0, radius.isFinite, radius >= 0, steps >= 0 else {
+            throw ModelError.badInput("adversarial move: latents \(latents.shape) (expected [N > 0, h, w, C]), radius \(radius) (finite, >= 0), steps \(steps) (>= 0)")
+        }
         let n = latents.shape[0], per = latents.count / n, x = latents.floats
         let start = Array(x)
         let scratch = try classifier.zeroGradients()
