@@ -116,4 +116,11 @@ refuse "autoencoder $out/missing" shape-classifier --autoencoder "$out/missing" 
 refuse "go together" "${p[@]}" --out "$out/pre2" --classifier "$out/cls.safetensors"
 refuse "give --autoencoder" pretrain --out "$out/pre3" --classifier "$out/cls.safetensors" --classifier-weight 0.1
 refuse "classifier term: $out/missing" "${p[@]}" --out "$out/pre4" --classifier "$out/missing" --classifier-weight 0.1
-echo "diagnostics CLI: probe and binding-probe ran on pixel and latent tiny models, evaluate ran autoguided on latent models, shape-classifier trained and evaluated, pretrain and evaluate read it, evaluate --seed-offset drew other clips, and $refused bad inputs were refused with exit status 1"
+# --multi-object-share: recorded in the run's data mix; a resume with another share is refused.
+q=(pretrain --config "$out/tiny-latent.json" --autoencoder "$ae" --batch 2 --web-share 0 --threads 1 --tokenizer-corpus 300)
+"$vgtrain" "${q[@]}" --steps 2 --max-objects 3 --multi-object-share 0.2 --out "$out/pre5" > /dev/null 2>&1 || fail "pretrain --multi-object-share failed"
+grep -q '"multiObjectShare":0.2' "$out/pre5/data-mix.json" || fail "pretrain --multi-object-share: not in data-mix.json: $(cat "$out/pre5/data-mix.json")"
+refuse "data mix" "${q[@]}" --steps 3 --max-objects 3 --multi-object-share 0.3 --out "$out/pre5"
+refuse --multi-object-share "${q[@]}" --steps 2 --max-objects 3 --multi-object-share 1.5 --out "$out/pre6"
+refuse "needs --max-objects 2 or 3" "${q[@]}" --steps 2 --max-objects 1 --multi-object-share 0.2 --out "$out/pre6"
+echo "diagnostics CLI: probe and binding-probe ran on pixel and latent tiny models, evaluate ran autoguided on latent models, shape-classifier trained and evaluated, pretrain and evaluate read it, evaluate --seed-offset drew other clips, pretrain recorded --multi-object-share, and $refused bad inputs were refused with exit status 1"

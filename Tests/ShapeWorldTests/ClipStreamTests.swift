@@ -27,6 +27,26 @@ final class ClipStreamTests: XCTestCase {
         XCTAssertEqual(try single.record(at: 4).clip.spec, single.spec(at: 4))
     }
 
+    func testMultiObjectShareSetsTheShareOfScenesWithSeveralObjects() throws {
+        let n = 2000
+        func counts(_ s: ClipStream) -> [Int] { (0..<n).map { s.spec(at: $0).objects.count } }
+        let world = counts(ClipStream(seed: 21)), half = counts(ClipStream(seed: 21, multiObjectShare: 0.5))
+        XCTAssertEqual(world, half, "nil is the world's own 50 % split, drawn alike")
+        let few = counts(ClipStream(seed: 21, multiObjectShare: 0.15))
+        let multi = Double(few.filter { $0 > 1 }.count) / Double(n)
+        XCTAssertEqual(multi, 0.15, accuracy: 0.03, "about 15 % multi-object scenes (se ~0.008)")
+        let three = Double(few.filter { $0 == 3 }.count) / Double(few.filter { $0 > 1 }.count)
+        XCTAssertEqual(three, 0.4, accuracy: 0.1, "two and three objects at 3 : 2 (a crowded draw may lose one)")
+        // A scene drawn with one object in both streams is the same scene.
+        for i in 0..<200 where world[i] == 1 && few[i] == 1 {
+            XCTAssertEqual(ClipStream(seed: 21).spec(at: i), ClipStream(seed: 21, multiObjectShare: 0.15).spec(at: i))
+        }
+        XCTAssertEqual(Set(counts(ClipStream(seed: 21, multiObjectShare: 0)).prefix(300)), [1])
+        let pairs = counts(ClipStream(seed: 21, maxObjects: 2, multiObjectShare: 1)).prefix(300)
+        XCTAssertEqual(Set(pairs).subtracting([1, 2]), [], "capped at two")
+        XCTAssertGreaterThan(pairs.filter { $0 == 2 }.count, 285, "two objects unless no placement fits")
+    }
+
     /// A swapped scene changes only the objects' shapes (and the rotation of shapes that become
     /// circles or turn into non-round ones): circles become other shapes, the rest circles; the
     /// rendered clips differ only where either scene's objects are.

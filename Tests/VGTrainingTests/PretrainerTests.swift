@@ -205,6 +205,25 @@ final class PretrainerTests: XCTestCase {
         XCTAssertEqual(steps, [1, 2, 3, 4])
     }
 
+    func testARunThatCannotWriteItsLogStopsBeforeAnyStep() throws {
+        let base = FileManager.default.temporaryDirectory.appendingPathComponent("nolog-\(UUID().uuidString)")
+        defer { try? FileManager.default.removeItem(at: base) }
+        var seen = 0
+        let run = try Pretrainer(options: options(), source: BarsSource(), directory: base)
+        try run.run(progress: { _ in seen += 1 }, shouldStop: { seen >= 2 })
+        let kept = try Data(contentsOf: run.checkpointURL)
+        // A directory where the log should be (a fresh run clears the path; a resumed one keeps it):
+        // it cannot be opened for writing, even by root.
+        try FileManager.default.removeItem(at: run.logURL)
+        try FileManager.default.createDirectory(at: run.logURL, withIntermediateDirectories: true)
+        var steps = 0
+        XCTAssertThrowsError(try run.run(progress: { _ in steps += 1 })) { error in
+            XCTAssertTrue("\(error)".contains("train log"), "\(error)")
+        }
+        XCTAssertEqual(steps, 0)
+        XCTAssertEqual(try Data(contentsOf: run.checkpointURL), kept, "no step taken without its log line")
+    }
+
     /// Trains a run of `o` in `base/a` and exports its weights to `base/a.safetensors`.
     func trainAndExport(_ o: PretrainOptions, in base: URL) throws -> (Pretrainer, FlowMatchingTrainer, URL) {
         let run = try Pretrainer(options: o, source: BarsSource(), directory: base.appendingPathComponent("a"))

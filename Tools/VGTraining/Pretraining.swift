@@ -404,9 +404,15 @@ public final class Pretrainer {
             ? try (0..<o.batchSize).map { _ in try Tensor(zeros: [c.frames, c.height * pixelScale, c.width * pixelScale]) } : []
         let altered = o.alteredInputFrom != nil ? try (0..<o.batchSize).map { _ in try Tensor(zeros: [c.frames, c.height, c.width, c.channels]) } : []
         let start = Date()
-        var log = try? FileHandle(forWritingTo: logURL)
-        if log == nil { FileManager.default.createFile(atPath: logURL.path, contents: nil); log = try? FileHandle(forWritingTo: logURL) }
-        _ = try? log?.seekToEnd()
+        // The train log is the run's record: a run that cannot keep one stops here, before any step.
+        if !FileManager.default.fileExists(atPath: logURL.path) {
+            _ = FileManager.default.createFile(atPath: logURL.path, contents: nil)
+        }
+        guard let log = try? FileHandle(forWritingTo: logURL) else {
+            throw VGError.invalidArgument("pretrain: cannot open the train log \(logURL.path) for writing")
+        }
+        defer { try? log.close() }
+        _ = try? log.seekToEnd()
         var stepsThisRun = 0
         while trainer.optimizer.step < o.steps && !shouldStop() {
             let t0 = Date()
@@ -442,13 +448,12 @@ public final class Pretrainer {
             if let m = stats.maskHead, m.tokens > 0 {
                 line.maskHeadLoss = m.crossEntropy; line.maskHeadIoU = m.iou; line.maskHeadIoUHigh = m.iouHigh
             }
-            if let data = try? JSONEncoder().encode(line) { log?.write(data + Data("\n".utf8)) }
+            try log.write(contentsOf: try JSONEncoder().encode(line) + Data("\n".utf8))
             progress(line)
             if trainer.optimizer.step % o.checkpointEvery == 0 || trainer.optimizer.step == o.steps {
                 try TrainingCheckpoint.save(trainer, dataPosition: position, tokenizer: tokenizerJSON, to: checkpointURL)
             }
         }
-        try? log?.close()
         if stepsThisRun > 0 { try TrainingCheckpoint.save(trainer, dataPosition: position, tokenizer: tokenizerJSON, to: checkpointURL) }
         return trainer
     }

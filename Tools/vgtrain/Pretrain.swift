@@ -143,6 +143,7 @@ struct Pretrain: ParsableCommand {
     @Option(help: "Share of degraded clips.") var degradedShare: Float = 0.33
     @Option(help: "Share of web-noisy captions.") var webShare: Float = 0.5
     @Option(help: "Most objects per scene (1-\(SceneSpec.maxObjects)); 1 narrows the stream to single-object scenes.") var maxObjects = SceneSpec.maxObjects
+    @Option(help: "Share of scenes with more than one object (two or three at 3 : 2, capped by --max-objects, which must then be 2 or more); default: the world's own 50 %.") var multiObjectShare: Float?
     @Option(help: "Share of non-round objects shown upright (rotation 0) instead of turned any way (0 = every rotation alike).") var uprightShare: Float = 0
     @Option(help: "Share of empty captions (classifier-free guidance).") var captionDropout: Float = 0.1
     @Option(help: "Write the EMA weights (f16 safetensors) here when done.") var export: String?
@@ -294,10 +295,14 @@ struct Pretrain: ParsableCommand {
               (0...1).contains(blurInputShare) else {
             throw CLIError("--degraded-share, --web-share, --upright-share, --shape-swap-share and --blur-input-share are shares in [0, 1]")
         }
+        if let multiObjectShare {
+            guard multiObjectShare.isFinite, (0...1).contains(multiObjectShare) else { throw CLIError("--multi-object-share: a share in [0, 1] (got \(multiObjectShare))") }
+            guard maxObjects >= 2 else { throw CLIError("--multi-object-share needs --max-objects 2 or 3 (got \(maxObjects): every scene has one object)") }
+        }
         guard shapeSwapShare == 0 || blurInputShare == 0 else { throw CLIError("--shape-swap-share and --blur-input-share alter the same inputs; use one") }
         let render = RenderConfig(frames: o.model.frames, height: pixelHeight, width: pixelWidth, fps: 8)
         let pixelSource = ShapeWorldSource(stream: ClipStream(config: render, seed: seed, degradedShare: degradedShare, maxObjects: maxObjects,
-                                                           uprightShare: uprightShare),
+                                                           multiObjectShare: multiObjectShare, uprightShare: uprightShare),
                                        webShare: webShare, shapeSwapShare: shapeSwapShare, blurShare: blurInputShare, blurSigma: sLo...sHi)
         let source: CaptionedClipSource = try codec.map {
             LatentClipSource(pixels: pixelSource, codec: $0, ctx: try ComputeContext(threads: threads), frames: o.model.frames)
@@ -308,6 +313,7 @@ struct Pretrain: ParsableCommand {
         // (Through the shortest decimal text of the Float, so 0.33 reads 0.33, not 0.33000001311302185.)
         func decimal(_ v: Float) -> Double { Double("\(v)") ?? Double(v) }
         var mix: [String: Double] = ["degradedShare": decimal(degradedShare), "webShare": decimal(webShare), "maxObjects": Double(maxObjects)]
+        if let multiObjectShare { mix["multiObjectShare"] = decimal(multiObjectShare) }   // absent for the world's own split
         if uprightShare > 0 { mix["uprightShare"] = decimal(uprightShare) }   // absent at 0, as in the runs before it existed
         if let codec { mix["latentChannels"] = Double(codec.autoencoder.config.latentChannels); mix["latentStdSum"] = Double(codec.std.reduce(0, +)) }
         if shapeSwapShare > 0 { mix["shapeSwapShare"] = decimal(shapeSwapShare) }
@@ -317,7 +323,7 @@ struct Pretrain: ParsableCommand {
         if FileManager.default.fileExists(atPath: run.checkpointURL.path), let data = try? Data(contentsOf: mixURL),
            let recorded = try? JSONDecoder().decode([String: Double].self, from: data), recorded != mix {
             func text(_ m: [String: Double]) -> String { m.sorted { $0.key < $1.key }.map { "\($0.key) \($0.value)" }.joined(separator: ", ") }
-            throw CLIError("\(out) was trained on the data mix (\(text(recorded))) and this command asks for (\(text(mix))); resume with the same --degraded-share, --web-share, --max-objects, --upright-share, --shape-swap-share and --blur-input-share / --blur-input-sigma, or use a new --out")
+            throw CLIError("\(out) was trained on the data mix (\(text(recorded))) and this command asks for (\(text(mix))); resume with the same --degraded-share, --web-share, --max-objects, --multi-object-share, --upright-share, --shape-swap-share and --blur-input-share / --blur-input-sigma, or use a new --out")
         }
         // The same for the trainer's options: a resumed run continues exactly only with the options its
         // checkpoint was trained with (threads, lanes and checkpoint spacing may change).

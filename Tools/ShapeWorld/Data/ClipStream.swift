@@ -47,6 +47,10 @@ public struct ClipStream: Sendable {
     /// Most objects in a scene, 1...`SceneSpec.maxObjects` (`SceneSampler.random`'s 1 / 2 / 3 split,
     /// capped): 1 narrows the stream to single-object scenes (a curriculum step, docs/PIPELINE.md).
     public var maxObjects: Int
+    /// Share of scenes with more than one object (capped by `maxObjects`), nil for
+    /// `SceneSampler.random`'s 50 %: e.g. 0.15 mixes a few multi-object scenes into a stream of single
+    /// objects.
+    public var multiObjectShare: Float?
     /// Share of non-round objects shown upright (rotation 0) instead of turned any way, e.g. 0.8 (0 =
     /// the world as it is, every rotation alike). Captions never name a rotation, so under uniform
     /// rotations the mean of a square, triangle or star at high noise is close to a disc; a canonical
@@ -56,12 +60,14 @@ public struct ClipStream: Sendable {
     public var uprightShare: Float
 
     public init(config: RenderConfig = .standard, seed: UInt64 = 0, degradedShare: Float = 0,
-                captionOptions: CaptionOptions = .init(), maxObjects: Int = SceneSpec.maxObjects, uprightShare: Float = 0) {
+                captionOptions: CaptionOptions = .init(), maxObjects: Int = SceneSpec.maxObjects, multiObjectShare: Float? = nil,
+                uprightShare: Float = 0) {
         self.config = config
         self.seed = seed
         self.degradedShare = degradedShare
         self.captionOptions = captionOptions
         self.maxObjects = maxObjects
+        self.multiObjectShare = multiObjectShare
         self.uprightShare = uprightShare
     }
 
@@ -75,7 +81,8 @@ public struct ClipStream: Sendable {
     }
 
     func sceneSpec(_ rng: inout SplitMix64) -> SceneSpec {
-        var spec = SceneSampler.random(using: &rng, maxObjects: maxObjects, extent: config.extent)
+        var spec = SceneSampler.random(using: &rng, maxObjects: maxObjects, multiObjectShare: multiObjectShare,
+                                            extent: config.extent)
         if uprightShare > 0 {
             // Placement keeps circumcircles apart, which no rotation changes.
             var turn = rng.derived(0x0B_0197)

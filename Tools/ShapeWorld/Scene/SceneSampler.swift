@@ -9,10 +9,25 @@ public enum SceneSampler {
     static let checkTimes: [Float] = (0...24).map { Float($0) / 24 }
 
     /// A random scene: 1 object (50 %), 2 (30 %) or 3 (20 %), distinct colours, any background.
+    ///
+    /// - Parameters:
+    ///   - maxObjects: the most objects (a larger draw is capped to it).
+    ///   - multiObjectShare: the share of scenes drawn with more than one object instead of 50 %,
+    ///     split 3 : 2 between two and three objects as the default split is (nil: the default).
+    ///     The same single uniform draw decides the count either way, so the rest of the scene
+    ///     stream is drawn alike.
     public static func random(using rng: inout SplitMix64, maxObjects: Int = SceneSpec.maxObjects,
-                              extent: SIMD2<Float> = SIMD2(1, 1)) -> SceneSpec {
+                              multiObjectShare: Float? = nil, extent: SIMD2<Float> = SIMD2(1, 1)) -> SceneSpec {
         let u = rng.unitFloat()
-        var count = min(max(1, maxObjects), u < 0.5 ? 1 : (u < 0.8 ? 2 : 3))
+        let drawn: Int
+        if let share = multiObjectShare {
+            // u in [0, 1 - share): one object; the rest split 60 / 40 between two and three.
+            let multi = min(max(share, 0), 1)
+            drawn = u < 1 - multi ? 1 : (u < 1 - 0.4 * multi ? 2 : 3)
+        } else {
+            drawn = u < 0.5 ? 1 : (u < 0.8 ? 2 : 3)
+        }
+        var count = min(max(1, maxObjects), drawn)
         while true {
             for _ in 0..<40 {
                 let bg = Background(color: rng.pick(BackgroundColor.allCases) ?? .white,
