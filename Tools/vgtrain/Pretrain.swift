@@ -134,6 +134,7 @@ struct Pretrain: ParsableCommand {
     @Option(help: "Optimizer steps.") var steps = 3000
     @Option(help: "Samples per step.") var batch = 8
     @Option(help: "Peak learning rate.") var lr: Float = 3e-4
+    @Option(help: "Decay of the weights' moving average (the EMA that `export` writes by default): 0.999 averages over about the last 1000 steps, 0.99 over 100; 0 keeps none (export --raw then).") var emaDecay: Float = 0.999
     @Option(help: "Warm-up steps.") var warmup = 100
     @Option(help: "Threads (of one lane when --lanes is 1).") var threads = 2
     @Option(help: "Data-parallel lanes per step, each on one thread (2 keeps both cores busy).") var lanes = 1
@@ -288,7 +289,8 @@ struct Pretrain: ParsableCommand {
             o.model.maskHeadValues = o.model.patchT * o.model.patchH * o.model.patchW * r * r
             o.maskHeadWeight = maskHeadWeight
         }
-        o.optimizer.learningRate = lr; o.optimizer.warmupSteps = warmup; o.optimizer.totalSteps = steps
+        guard emaDecay.isFinite, (0..<1).contains(emaDecay) else { throw CLIError("--ema-decay: in [0, 1) (got \(emaDecay))") }
+        o.optimizer.learningRate = lr; o.optimizer.warmupSteps = warmup; o.optimizer.totalSteps = steps; o.optimizer.emaDecay = emaDecay
         do { try o.validate() } catch { throw CLIError("\(error)") }
         guard (1...SceneSpec.maxObjects).contains(maxObjects) else { throw CLIError("--max-objects: 1...\(SceneSpec.maxObjects) (got \(maxObjects))") }
         guard (0...1).contains(degradedShare), (0...1).contains(webShare), (0...1).contains(uprightShare), (0...1).contains(shapeSwapShare),
