@@ -2,7 +2,7 @@
 """Summarise `vgtrain evaluate` reports (<out>/<level>.json) for the docs.
 
 For each report: every attribute's accuracy with its number of checks and standard error, on all
-prompts and on the single-object prompts. (The shape matrix and the objects found per clip are in
+prompts, on the single-object prompts and on the multi-object ones. (The shape matrix and the objects found per clip are in
 the run's own shapebench.md, from ShapeBench's report.) With two or more reports of the same
 prompts (another model, or other sampling seeds), the shape checks are also compared pairwise: how
 many the first gets wrong and the other right, and the reverse.
@@ -19,12 +19,14 @@ def load(path):
         return json.load(f)
 
 
-def tally(reports, single_only=False):
-    """{attribute: (right, checks)} over the reports' checks."""
+def tally(reports, objects=None):
+    """{attribute: (right, checks)} over the reports' checks: every prompt's (objects None), the
+    single-object prompts' ("single") or the multi-object prompts' ("multi")."""
     out = {}
     for r in reports:
         checks = r["checks"]
-        if single_only and not any(c["attribute"] == "count" and c["expected"] == "1" for c in checks):
+        single = any(c["attribute"] == "count" and c["expected"] == "1" for c in checks)
+        if (objects == "single" and not single) or (objects == "multi" and single):
             continue
         for c in checks:
             right, n = out.get(c["attribute"], (0, 0))
@@ -40,8 +42,8 @@ def shape_checks(reports):
 def summarise(path, data):
     reports = data["reports"]
     print(f"## {path}: {len(reports)} videos, mean per video {data['attributeAccuracy']:.3f}")
-    for label, single in (("all prompts", False), ("single-object prompts", True)):
-        t = tally(reports, single)
+    for label, objects in (("all prompts", None), ("single-object prompts", "single"), ("multi-object prompts", "multi")):
+        t = tally(reports, objects)
         cells = []
         for a, (right, n) in t.items():
             p = right / n
