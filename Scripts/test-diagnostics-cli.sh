@@ -116,6 +116,15 @@ refuse "autoencoder $out/missing" shape-classifier --autoencoder "$out/missing" 
 refuse "go together" "${p[@]}" --out "$out/pre2" --classifier "$out/cls.safetensors"
 refuse "give --autoencoder" pretrain --out "$out/pre3" --classifier "$out/cls.safetensors" --classifier-weight 0.1
 refuse "classifier term: $out/missing" "${p[@]}" --out "$out/pre4" --classifier "$out/missing" --classifier-weight 0.1
+# --classifier-each-object: multi-object scenes only, so the term's figures are logged only when it reads each object.
+e=(pretrain --config "$out/tiny-latent.json" --autoencoder "$ae" --steps 2 --batch 2 --max-objects 3 --multi-object-share 1 --web-share 0
+   --threads 1 --tokenizer-corpus 300 --classifier "$out/cls.safetensors" --classifier-weight 0.1)
+"$vgtrain" "${e[@]}" --out "$out/pre8" > /dev/null 2>&1 || fail "pretrain (multi-object scenes, whole-frame term) failed"
+! grep -q '"classifierLoss"' "$out/pre8/train-log.jsonl" || fail "the whole-frame classifier term read a multi-object scene"
+"$vgtrain" "${e[@]}" --classifier-each-object --out "$out/pre9" > /dev/null 2>&1 || fail "pretrain --classifier-each-object failed"
+grep -q '"classifierLoss"' "$out/pre9/train-log.jsonl" || fail "pretrain --classifier-each-object logged no classifier figures"
+grep -q '"eachObject":true' "$out/pre9/options.json" || fail "pretrain --classifier-each-object: not in options.json"
+refuse "needs --classifier" "${p[@]}" --out "$out/pre10" --classifier-each-object
 # --multi-object-share: recorded in the run's data mix; a resume with another share is refused.
 q=(pretrain --config "$out/tiny-latent.json" --autoencoder "$ae" --batch 2 --web-share 0 --threads 1 --tokenizer-corpus 300)
 "$vgtrain" "${q[@]}" --steps 2 --max-objects 3 --multi-object-share 0.2 --out "$out/pre5" > /dev/null 2>&1 || fail "pretrain --multi-object-share failed"
@@ -126,4 +135,4 @@ refuse --ema-decay "${q[@]}" --steps 2 --ema-decay 1 --out "$out/pre6"
 grep -q '"emaDecay":0.9' "$out/pre7/options.json" || fail "pretrain --ema-decay: not in options.json"
 refuse --multi-object-share "${q[@]}" --steps 2 --max-objects 3 --multi-object-share 1.5 --out "$out/pre6"
 refuse "needs --max-objects 2 or 3" "${q[@]}" --steps 2 --max-objects 1 --multi-object-share 0.2 --out "$out/pre6"
-echo "diagnostics CLI: probe and binding-probe ran on pixel and latent tiny models, evaluate ran autoguided on latent models, shape-classifier trained and evaluated, pretrain and evaluate read it, evaluate --seed-offset drew other clips, pretrain recorded --multi-object-share, and $refused bad inputs were refused with exit status 1"
+echo "diagnostics CLI: probe and binding-probe ran on pixel and latent tiny models, evaluate ran autoguided on latent models, shape-classifier trained and evaluated, pretrain and evaluate read it, evaluate --seed-offset drew other clips, pretrain recorded --multi-object-share and read each object with --classifier-each-object, and $refused bad inputs were refused with exit status 1"

@@ -228,6 +228,80 @@ final class ShapeClassifierTests: XCTestCase {
         XCTAssertNoThrow(try t.classifierTerm!.check(model))
     }
 
+    /// A multi-object scene read object by object: the loss grows by γ times the mean over objects
+    /// of the classifier's mean frame cross-entropy on x̂0 inside each window and the object's context
+    /// outside it; the gradient matches central differences; a window of ones reads x̂0 whole (the
+    /// single-object term), a window of zeros only the context (the flow gradient alone); windows
+    /// and contexts of the wrong size and labels outside the classes are refused.
+    func testTermReadsEachObjectThroughItsWindow() throws {
+        let t = try makeTrainer(), plain = try sample(23, label: nil)
+        let flow = try loss(t, plain)
+        let classifier = try frozenClassifier()
+        t.classifierTerm = try ClassifierOutlineLoss(classifier: classifier, weight: 0.7)
+        // Windows: the left half of every frame for the first object, a soft square for the second.
+        let left = try Tensor(zeros: [4, 8, 8]), square = try Tensor(zeros: [4, 8, 8])
+        for f in 0..<4 { for y in 0..<8 { for x in 0..<8 {
+            left.floats[(f * 8 + y) * 8 + x] = x < 4 ? 1 : 0
+            square.floats[(f * 8 + y) * 8 + x] = (2...5).contains(y) && (3...6).contains(x) ? 0.75 : 0
+        } } }
+        let contexts = [try gaussian([4, 8, 8, 3], 71, 0.5), try gaussian([4, 8, 8, 3], 72, 0.5)]
+        var multi = plain
+        multi.classifierObjects = [ClassifierOutlineLoss.Object(label: 1, window: left, context: contexts[0]),
+                                   ClassifierOutlineLoss.Object(label: 4, window: square, context: contexts[1])]
+        let total = try loss(t, multi)
+
+        // By hand: x̂0 at s = 0.7 from the same noise, each object's frame m x̂0 + (1 - m) context.
+        var rr = t.rng
+        let noise = try Tensor(zeros: [4, 8, 8, 3]); rr.fillGaussian(noise.floats)
+        let xs = try Tensor(zeros: [4, 8, 8, 3])
+        for i in 0..<xs.count { xs.floats[i] = 0.3 * plain.clip.floats[i] + 0.7 * noise.floats[i] }
+        let dit = try VideoDiT(weights: try ModelWeights(t.params, config: model))
+        let acts = try ModelActivations(config: model, saveForBackward: false), ctx = try ComputeContext(threads: 1)
+        try dit.encodeText(ctx, tokens: plain.tokens, acts: acts)
+        let x0 = try Tensor(zeros: [4, 8, 8, 3])
+        try dit.unpatchify(try dit.predict(ctx, noisy: xs, level: 0.7, acts: acts), into: x0)
+        var ce = 0.0
+        for (o, context) in zip(multi.classifierObjects, contexts) {
+            let frame = try Tensor(zeros: [4, 8, 8, 3])
+            for i in 0..<frame.count { let m = o.window.floats[i / 3]; frame.floats[i] = m * x0.floats[i] + (1 - m) * context.floats[i] }
+            ce += try summedLoss(classifier, frame, [Int](repeating: o.label, count: 4), ctx) / 4 / 2
+        }
+        print(String(format: "  loss with the term on two objects %.6f (flow %.6f + 0.7 x %.6f)", total, flow, ce))
+        XCTAssertEqual(Double(total), Double(flow) + 0.7 * ce, accuracy: 1e-4 * Double(total))
+        XCTAssertGreaterThan(abs(Double(total - flow)), 1e-3, "the term is not empty")
+        let worst = try checkTrainerGradient(t, ["final.linear.weight", "blocks.1.mlp.fc2.weight", "blocks.0.cross.kv.weight", "patch_embed.weight"],
+                                             entries: 5) { w in try loss(t, multi, weight: w) }
+        print(String(format: "  each-object classifier-term gradient: worst |error| / allowed = %.2f", worst))
+        XCTAssertEqual(try XCTUnwrap(t.classifierTerm!.takeSummary()).frames % 4, 0)
+
+        // A window of ones is the whole-frame reading of a single-object sample with that label.
+        let ones = try Tensor(zeros: [4, 8, 8]); for i in 0..<ones.count { ones.floats[i] = 1 }
+        var whole = plain
+        whole.classifierObjects = [ClassifierOutlineLoss.Object(label: 2, window: ones, context: contexts[0])]
+        XCTAssertEqual(try loss(t, whole), try loss(t, try sample(23, label: 2)), accuracy: 1e-6 * total)
+        // A window of zeros reads only the context: the loss moves by a constant, the gradient does not.
+        var blind = plain
+        blind.classifierObjects = [ClassifierOutlineLoss.Object(label: 2, window: try Tensor(zeros: [4, 8, 8]), context: contexts[0])]
+        let constant = try summedLoss(classifier, contexts[0], [2, 2, 2, 2], ctx) / 4
+        XCTAssertEqual(Double(try loss(t, blind)), Double(flow) + 0.7 * constant, accuracy: 1e-4 * Double(flow))
+        let t2 = try makeTrainer()
+        t2.grads.zero(); t.grads.zero()
+        _ = try loss(t2, plain, weight: 1)
+        _ = try loss(t, blind, weight: 1)
+        for name in ["final.linear.weight", "patch_embed.weight"] {
+            let a = try t.grads.tensor(name).toArray(), b = try t2.grads.tensor(name).toArray()
+            XCTAssertEqual(zip(a, b).map { abs($0 - $1) }.max() ?? 1, 0, accuracy: 1e-6, name)
+        }
+        // Refusals.
+        var bad = plain
+        bad.classifierObjects = [ClassifierOutlineLoss.Object(label: 1, window: try Tensor(zeros: [4, 8, 7]), context: contexts[0])]
+        XCTAssertThrowsError(try loss(t, bad))
+        bad.classifierObjects = [ClassifierOutlineLoss.Object(label: 1, window: left, context: try Tensor(zeros: [4, 8, 8, 2]))]
+        XCTAssertThrowsError(try loss(t, bad))
+        bad.classifierObjects = [ClassifierOutlineLoss.Object(label: 5, window: left, context: contexts[0])]
+        XCTAssertThrowsError(try loss(t, bad))
+    }
+
     /// Two lanes give the sequential step's gradient and figures.
     func testLanesAgree() throws {
         let batch = try (0..<4).map { try sample(30 + UInt64($0), label: $0 == 2 ? nil : $0) }
@@ -251,6 +325,10 @@ final class ShapeClassifierTests: XCTestCase {
         XCTAssertNoThrow(try o.validate())
         let back = try JSONDecoder().decode(PretrainOptions.self, from: try JSONEncoder().encode(o))
         XCTAssertEqual(back.classifierTerm, o.classifierTerm)
+        // eachObject: absent from the file unless set (older runs' options still compare equal), kept when set.
+        XCTAssertFalse(String(decoding: try JSONEncoder().encode(o), as: UTF8.self).contains("eachObject"))
+        o.classifierTerm?.eachObject = true
+        XCTAssertEqual(try JSONDecoder().decode(PretrainOptions.self, from: try JSONEncoder().encode(o)).classifierTerm?.eachObject, true)
         for bad in [ClassifierTermOptions(file: "", weight: 0.1), ClassifierTermOptions(file: "c", weight: -1),
                     ClassifierTermOptions(file: "c", weight: 0.1, maxLevel: 1.5)] {
             o.classifierTerm = bad

@@ -18,10 +18,26 @@ import VGModel
 /// blurred mean and this term pulls it towards the named outline: it trades a little of the mean
 /// for a committed shape, which is what sampling needs from its first steps.
 ///
-/// Only samples with a caption (not dropped) of a single-object scene at levels s <= `maxLevel` get
-/// the term. It is thread-safe: each call allocates its own scratch, and the statistics are kept under
-/// a lock.
+/// Samples with a caption (not dropped) of a single-object scene at levels s <= `maxLevel` get the
+/// term on the whole frame. A multi-object scene can get it on each object (`Object`): the classifier
+/// reads a frame that is x̂0 inside a window around the object and the clean clip of that object
+/// alone outside it, so it sees one object, drawn by the model, on the scene's background, as in its
+/// training data. It is thread-safe: each call allocates its own scratch, and the statistics are
+/// kept under a lock.
 public final class ClassifierOutlineLoss: @unchecked Sendable {
+    /// One object of a multi-object scene, as the term reads it.
+    public struct Object: @unchecked Sendable {
+        /// The shape (`ShapeKind` index) the caption names for the object.
+        public var label: Int
+        /// Where the classifier reads the model's prediction, per frame and position, in [0, 1]: 1
+        /// around the object (its coverage, widened), 0 elsewhere. `[F, H, W]` of the model's clip.
+        public var window: Tensor
+        /// The clean clip of the object alone on the scene's background, read outside the window.
+        /// `[F, H, W, C]`.
+        public var context: Tensor
+        public init(label: Int, window: Tensor, context: Tensor) { self.label = label; self.window = window; self.context = context }
+    }
+
     public let classifier: LatentShapeClassifier
     /// γ, the term's weight per sample (mean cross-entropy over the clip's frames), e.g. 0.1.
     public let weight: Float
@@ -60,16 +76,62 @@ public final class ClassifierOutlineLoss: @unchecked Sendable {
     /// mean (0 when the level is above `maxLevel`).
     func add(output: Tensor, label: Int, level s: Float, scale: Float, model: VideoDiT, ctx: ComputeContext,
              into dOutput: Tensor) throws -> Float {
+        try add(output: output, label: label, window: nil, level: s, scale: scale, model: model, ctx: ctx, into: dOutput)
+    }
+
+    /// The term on each object of a multi-object scene: the mean over `objects` of each one's clip
+    /// mean frame cross-entropy, read through its window; the gradient likewise (`scale` times γ
+    /// times, into `dOutput`). Returns γ times that mean (0 above `maxLevel` or without objects).
+    /// - Throws: `ModelError.badInput` for a window or context that does not fit the model's clip.
+    func add(output: Tensor, objects: [Object], level s: Float, scale: Float, model: VideoDiT, ctx: ComputeContext,
+             into dOutput: Tensor) throws -> Float {
+        guard s <= maxLevel, !objects.isEmpty else { return 0 }
+        let share = 1 / Float(objects.count)
+        var total: Float = 0
+        for o in objects {
+            total += share * (try add(output: output, label: o.label, window: (o.window, o.context), level: s, scale: scale * share,
+                                      model: model, ctx: ctx, into: dOutput))
+        }
+        return total
+    }
+
+    /// One read of the classifier: the whole x̂0 (window nil), or x̂0 inside the window and the
+    /// context outside it. Returns γ times the clip's mean frame cross-entropy (not times `scale`).
+    private func add(output: Tensor, label: Int, window: (mask: Tensor, context: Tensor)?, level s: Float, scale: Float,
+                     model: VideoDiT, ctx: ComputeContext, into dOutput: Tensor) throws -> Float {
         guard s <= maxLevel else { return 0 }
         let c = model.config
+        guard (0..<classifier.config.classes).contains(label) else {
+            throw ModelError.badInput("classifier term: label \(label) is not one of the classifier's \(classifier.config.classes) classes")
+        }
         let frames = try Tensor.uninitialized([c.frames, c.height, c.width, c.channels])
         try model.unpatchify(output, into: frames)
+        if let w = window {
+            let mask = w.mask, context = w.context
+            guard mask.shape == [c.frames, c.height, c.width], context.shape == frames.shape else {
+                throw ModelError.badInput("classifier term: an object's window \(mask.shape) and context \(context.shape) must be \([c.frames, c.height, c.width]) and \(frames.shape)")
+            }
+            // frame = m x̂0 + (1 - m) context, position by position   [F, H, W, C]
+            let fv = frames.floats, mv = mask.floats, cv = context.floats, ch = c.channels
+            for p in 0..<mask.count {
+                let m = mv[p]
+                for k in p * ch..<(p + 1) * ch { fv[k] = m * fv[k] + (1 - m) * cv[k] }
+            }
+        }
         var trace: LatentShapeClassifier.Trace? = LatentShapeClassifier.Trace()
         let logits = try classifier.logits(ctx, latents: frames, trace: &trace)
         let ce = try LatentShapeClassifier.crossEntropy(logits: logits, labels: Array(repeating: label, count: c.frames))
         let dv = ce.dLogits.floats, k = scale * weight / Float(c.frames)
         for i in 0..<dv.count { dv[i] *= k }
         let dFrames = try classifier.backward(ctx, dLogits: ce.dLogits, trace: trace!, grads: try classifier.zeroGradients())
+        if let mask = window?.mask {
+            // d frame / d x̂0 = m
+            let dv = dFrames.floats, mv = mask.floats, ch = c.channels
+            for p in 0..<mask.count {
+                let m = mv[p]
+                for k in p * ch..<(p + 1) * ch { dv[k] *= m }
+            }
+        }
         let patches = try Tensor.uninitialized(dOutput.shape)
         try model.patchify(dFrames, into: patches)
         let pv = patches.floats, ov = dOutput.floats

@@ -126,10 +126,15 @@ public struct TrainingSample: Sendable {
     /// The shape (`ShapeKind` index) the caption names for the scene's one object (nil: no caption,
     /// several objects or unknown; the classifier term skips the sample).
     public var shapeLabel: Int?
+    /// The objects of a multi-object scene that the classifier term reads one at a time (empty: none;
+    /// a sample with a `shapeLabel` is read whole instead).
+    public var classifierObjects: [ClassifierOutlineLoss.Object]
     public init(clip: Tensor, tokens: [Int32], objectCoverage: Tensor? = nil, captionDraws: CaptionDraws? = nil, alteredInput: Tensor? = nil,
-                shapeMap: Tensor? = nil, pixelCoverage: Tensor? = nil, shapeLabel: Int? = nil) {
+                shapeMap: Tensor? = nil, pixelCoverage: Tensor? = nil, shapeLabel: Int? = nil,
+                classifierObjects: [ClassifierOutlineLoss.Object] = []) {
         self.clip = clip; self.tokens = tokens; self.objectCoverage = objectCoverage; self.captionDraws = captionDraws
         self.alteredInput = alteredInput; self.shapeMap = shapeMap; self.pixelCoverage = pixelCoverage; self.shapeLabel = shapeLabel
+        self.classifierObjects = classifierObjects
     }
 }
 
@@ -408,6 +413,9 @@ public final class FlowMatchingTrainer: @unchecked Sendable {
         var classifier: Float = 0
         if let term = classifierTerm, let label = sample.shapeLabel {
             classifier = try term.add(output: prediction, label: label, level: s, scale: weight, model: model, ctx: ctx, into: dOutput)
+        } else if let term = classifierTerm, !sample.classifierObjects.isEmpty {
+            classifier = try term.add(output: prediction, objects: sample.classifierObjects, level: s, scale: weight, model: model,
+                                      ctx: ctx, into: dOutput)
         }
         // Token shape head: its cross-entropy trains the head, and (times β) the blocks below it.
         var head: ShapeHead.Outcome?, mask: MaskHead.Outcome?

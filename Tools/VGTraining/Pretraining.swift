@@ -30,6 +30,10 @@ public protocol CaptionedClipSource: Sendable {
     /// The shape (`ShapeKind` index) of example `index`'s one object, or nil when its scene has
     /// several objects or none (the classifier term's label).
     func shapeLabel(_ index: Int) throws -> Int?
+    /// The objects of example `index`'s scene for the classifier term's reading of each object
+    /// (`ClassifierOutlineLoss.Object`: label, window and context at the model's clip size), when the
+    /// scene has several objects and a caption that names their shapes; empty otherwise (the default).
+    func classifierObjects(_ index: Int) throws -> [ClassifierOutlineLoss.Object]
 }
 
 extension CaptionedClipSource {
@@ -39,6 +43,7 @@ extension CaptionedClipSource {
     public func shapeMap(_ index: Int, into map: Tensor) throws -> Bool { false }
     public func pixelCoverage(_ index: Int, into coverage: Tensor) throws -> Bool { false }
     public func shapeLabel(_ index: Int) throws -> Int? { nil }
+    public func classifierObjects(_ index: Int) throws -> [ClassifierOutlineLoss.Object] { [] }
 }
 
 extension PretrainOptions {
@@ -76,7 +81,12 @@ public struct ClassifierTermOptions: Codable, Equatable, Sendable {
     public var weight: Float
     /// Highest noise level that gets the term, e.g. 1.
     public var maxLevel: Float = 1
-    public init(file: String, weight: Float, maxLevel: Float = 1) { self.file = file; self.weight = weight; self.maxLevel = maxLevel }
+    /// Whether multi-object scenes get the term on each object (`ClassifierOutlineLoss.Object`); nil
+    /// or false: single-object scenes only (absent from the options files of the runs before it).
+    public var eachObject: Bool?
+    public init(file: String, weight: Float, maxLevel: Float = 1, eachObject: Bool? = nil) {
+        self.file = file; self.weight = weight; self.maxLevel = maxLevel; self.eachObject = eachObject
+    }
 
     public func validate() throws {
         guard !file.isEmpty, weight.isFinite, weight > 0, maxLevel.isFinite, maxLevel > 0, maxLevel <= 1 else {
@@ -430,9 +440,10 @@ public final class Pretrainer {
                 let labelled = c.shapeHeadClasses > 0 ? try source.shapeMap(index, into: shapeMaps[b]) : false
                 let masked = c.maskHeadValues > 0 ? try source.pixelCoverage(index, into: pixelCoverages[b]) : false
                 let label = o.classifierTerm != nil && !drop ? try source.shapeLabel(index) : nil
+                let objects = label == nil && !drop && o.classifierTerm?.eachObject == true ? try source.classifierObjects(index) : []
                 batch.append(TrainingSample(clip: clips[b], tokens: tokens, objectCoverage: known ? coverages[b] : nil, captionDraws: draws,
                                             alteredInput: swapped ? altered[b] : nil, shapeMap: labelled ? shapeMaps[b] : nil,
-                                            pixelCoverage: masked ? pixelCoverages[b] : nil, shapeLabel: label))
+                                            pixelCoverage: masked ? pixelCoverages[b] : nil, shapeLabel: label, classifierObjects: objects))
             }
             let stats = try trainer.step(batch)
             position += o.batchSize

@@ -56,6 +56,28 @@ struct LatentClipSource: CaptionedClipSource, @unchecked Sendable {
 
     func shapeLabel(_ index: Int) throws -> Int? { try pixels.shapeLabel(index) }
 
+    /// Each object of a multi-object scene as the classifier term reads it: the context is the object
+    /// alone on the background, encoded; the window covers every latent position whose r x r pixels
+    /// the object touches, widened by `ClassifierWindow.latentMargin`.
+    func classifierObjects(_ index: Int) throws -> [ClassifierOutlineLoss.Object] {
+        let r = codec.autoencoder.config.downsample, shape = pixelShape
+        let (f, h, w) = (shape[0], shape[1] / r, shape[2] / r)
+        return try pixels.singleObjects(index).map { one in
+            let px = try Tensor.uninitialized(shape)
+            try ShapeWorldSource.write(frames: one.frames, into: px)
+            let context = try codec.encode(ctx, clip: px)
+            // Touched at the latent grid: any pixel of the r x r block covered.
+            var touched = [Float](repeating: 0, count: f * h * w)
+            for fi in 0..<f { for y in 0..<(h * r) { for x in 0..<(w * r) where one.coverage[(fi * h * r + y) * w * r + x] > 0 {
+                touched[(fi * h + y / r) * w + x / r] = 1
+            } } }
+            let window = try Tensor.uninitialized([f, h, w])
+            try ShapeWorldSource.write(coverage: ClassifierWindow.widened(touched, frames: f, height: h, width: w, by: ClassifierWindow.latentMargin),
+                                       into: window)
+            return ClassifierOutlineLoss.Object(label: one.label, window: window, context: context)
+        }
+    }
+
     func captionDraws(_ index: Int, captionDropped: Bool, count: Int) -> CaptionDraws? {
         guard let inner = pixels.captionDraws(index, captionDropped: captionDropped, count: count) else { return nil }
         let shape = pixelShape, codec = self.codec, ctx = self.ctx

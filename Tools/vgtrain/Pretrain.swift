@@ -100,6 +100,33 @@ struct ShapeWorldSource: CaptionedClipSource {
         return ShapeKind.allCases.firstIndex(of: objects[0].shape)
     }
 
+    /// For a multi-object scene with its detailed caption, each object alone on the scene's background:
+    /// its label, its rendered clip (frames in [0, 1], `[F, H, W, 3]`) and its coverage (`[F, H, W]`);
+    /// empty otherwise. The classifier term's reading of each object is built from these.
+    func singleObjects(_ index: Int) throws -> [(label: Int, frames: [Float], coverage: [Float])] {
+        let spec = stream.spec(at: index)
+        guard spec.objects.count > 1, !usesWebCaption(index) else { return [] }
+        return try spec.objects.map { o in
+            let alone = SceneSpec(objects: [o], background: spec.background)
+            guard let label = ShapeKind.allCases.firstIndex(of: o.shape) else { throw CLIError("shape \(o.shape) has no class") }
+            return (label, try Renderer.render(alone, config: stream.config), try Renderer.objectCoverage(alone, config: stream.config))
+        }
+    }
+
+    /// Each object of a multi-object scene as the classifier term reads it (pixel model): the window is
+    /// the object's coverage widened by `ClassifierWindow.pixelMargin` pixels, the context the object
+    /// alone on the background.
+    func classifierObjects(_ index: Int) throws -> [ClassifierOutlineLoss.Object] {
+        let c = stream.config
+        return try singleObjects(index).map { one in
+            let context = try Tensor.uninitialized([c.frames, c.height, c.width, 3]), window = try Tensor.uninitialized([c.frames, c.height, c.width])
+            try Self.write(frames: one.frames, into: context)
+            try Self.write(coverage: ClassifierWindow.widened(one.coverage, frames: c.frames, height: c.height, width: c.width,
+                                                              by: ClassifierWindow.pixelMargin), into: window)
+            return ClassifierOutlineLoss.Object(label: one.label, window: window, context: context)
+        }
+    }
+
     /// The clean scene's coverage at full resolution, the token mask head's targets.
     func pixelCoverage(_ index: Int, into coverage: Tensor) throws -> Bool { try objectCoverage(index, into: coverage) }
 
@@ -114,6 +141,25 @@ struct ShapeWorldSource: CaptionedClipSource {
     func objectCoverage(_ index: Int, into coverage: Tensor) throws -> Bool {
         try Self.write(coverage: try Renderer.objectCoverage(stream.spec(at: index), config: stream.config), into: coverage)
         return true
+    }
+}
+
+/// The windows in which the classifier term reads one object of a multi-object scene.
+enum ClassifierWindow {
+    /// Pixels added around an object's coverage (about a latent position of a 4x autoencoder): the
+    /// model's blurred early estimates reach past the outline.
+    static let pixelMargin = 4
+    /// Latent positions added around the latent positions an object touches.
+    static let latentMargin = 1
+
+    /// 1 where any position within `r` (a square) of a covered position (coverage > 0), else 0.
+    /// `[F, H, W]` -> `[F, H, W]`.
+    static func widened(_ coverage: [Float], frames f: Int, height h: Int, width w: Int, by r: Int) -> [Float] {
+        var out = [Float](repeating: 0, count: coverage.count)
+        for fi in 0..<f { for y in 0..<h { for x in 0..<w where coverage[(fi * h + y) * w + x] > 0 {
+            for yy in max(0, y - r)...min(h - 1, y + r) { for xx in max(0, x - r)...min(w - 1, x + r) { out[(fi * h + yy) * w + xx] = 1 } }
+        } } }
+        return out
     }
 }
 
@@ -182,6 +228,7 @@ struct Pretrain: ParsableCommand {
     @Option(help: "A frozen latent shape classifier (`vgtrain shape-classifier`) for the classifier term: its cross-entropy on each frame of the model's clean-clip prediction against the shape the detailed caption names, for single-object scenes (needs --classifier-weight and a latent run).") var classifier: String?
     @Option(help: "γ, the classifier term's weight (0 = off).") var classifierWeight: Float = 0
     @Option(help: "Highest noise level that gets the classifier term.") var classifierMaxLevel: Float = 1
+    @Flag(help: "The classifier term also reads each object of a multi-object scene with a detailed caption: x̂0 in a window around the object, the object alone on the background outside it (needs --classifier).") var classifierEachObject = false
     @Option(help: "Weight of the token mask head's loss: a linear head on the last block's output gives each token's clean object mask at pixel resolution, its binary cross-entropy times this weight joins the loss (0 = no head; training only, exports drop it).") var maskHeadWeight: Float = 0
 
     func run() throws {
@@ -203,9 +250,10 @@ struct Pretrain: ParsableCommand {
         case (nil, 0): break
         case (let file?, let w) where w != 0:
             guard autoencoder != nil else { throw CLIError("--classifier reads latent frames: give --autoencoder too") }
-            o.classifierTerm = ClassifierTermOptions(file: file, weight: w, maxLevel: classifierMaxLevel)
+            o.classifierTerm = ClassifierTermOptions(file: file, weight: w, maxLevel: classifierMaxLevel, eachObject: classifierEachObject ? true : nil)
         default: throw CLIError("--classifier and --classifier-weight go together (a file and a weight > 0)")
         }
+        guard !classifierEachObject || o.classifierTerm != nil else { throw CLIError("--classifier-each-object needs --classifier and --classifier-weight") }
         if rolloutShare != 0 {
             let levels = try parseRange(rolloutLevels, option: "--rollout-levels", within: 0...1)
             o.rollout = RolloutInputs(share: rolloutShare, start: rolloutFrom, lowest: levels.lowerBound, highest: levels.upperBound, steps: rolloutSteps)
