@@ -182,6 +182,21 @@ final class ShapeClassifierTests: XCTestCase {
         return try t.accumulate(s, weight: weight, level: 0.7)
     }
 
+    /// The trainer's x̂0 `[4, 8, 8, 3]` for `s` at level 0.7 from the noise its next draw gives (what
+    /// `loss` sees), computed with the runtime's forward.
+    func predictedCleanClip(_ t: FlowMatchingTrainer, _ s: TrainingSample, _ ctx: ComputeContext) throws -> Tensor {
+        var rr = t.rng
+        let noise = try Tensor(zeros: [4, 8, 8, 3]); rr.fillGaussian(noise.floats)
+        let xs = try Tensor(zeros: [4, 8, 8, 3])
+        for i in 0..<xs.count { xs.floats[i] = 0.3 * s.clip.floats[i] + 0.7 * noise.floats[i] }
+        let dit = try VideoDiT(weights: try ModelWeights(t.params, config: model))
+        let acts = try ModelActivations(config: model, saveForBackward: false)
+        try dit.encodeText(ctx, tokens: s.tokens, acts: acts)
+        let x0 = try Tensor(zeros: [4, 8, 8, 3])
+        try dit.unpatchify(try dit.predict(ctx, noisy: xs, level: 0.7, acts: acts), into: x0)
+        return x0
+    }
+
     /// The loss grows by γ times the mean frame cross-entropy of the classifier on x̂0 (computed here
     /// from the model's own prediction), every parameter's gradient matches central differences, and
     /// a sample without a label, or above the highest level, is left as it was bit for bit.
@@ -194,15 +209,7 @@ final class ShapeClassifierTests: XCTestCase {
         _ = t.classifierTerm!.takeSummary()
 
         // By hand: x̂0 at s = 0.7 from the same noise, unpatchified, through the classifier.
-        var rr = t.rng
-        let noise = try Tensor(zeros: [4, 8, 8, 3]); rr.fillGaussian(noise.floats)
-        let xs = try Tensor(zeros: [4, 8, 8, 3])
-        for i in 0..<xs.count { xs.floats[i] = 0.3 * labelled.clip.floats[i] + 0.7 * noise.floats[i] }
-        let dit = try VideoDiT(weights: try ModelWeights(t.params, config: model))
-        let acts = try ModelActivations(config: model, saveForBackward: false), ctx = try ComputeContext(threads: 1)
-        try dit.encodeText(ctx, tokens: labelled.tokens, acts: acts)
-        let x0 = try Tensor(zeros: [4, 8, 8, 3])
-        try dit.unpatchify(try dit.predict(ctx, noisy: xs, level: 0.7, acts: acts), into: x0)
+        let ctx = try ComputeContext(threads: 1), x0 = try predictedCleanClip(t, labelled, ctx)
         let ce = try summedLoss(classifier, x0, [3, 3, 3, 3], ctx) / 4
         print(String(format: "  loss with the classifier term %.6f (flow %.6f + 0.7 x %.6f)", total, flow, ce))
         XCTAssertEqual(Double(total), Double(flow) + 0.7 * ce, accuracy: 1e-4 * Double(total))
@@ -251,15 +258,7 @@ final class ShapeClassifierTests: XCTestCase {
         let total = try loss(t, multi)
 
         // By hand: x̂0 at s = 0.7 from the same noise, each object's frame m x̂0 + (1 - m) context.
-        var rr = t.rng
-        let noise = try Tensor(zeros: [4, 8, 8, 3]); rr.fillGaussian(noise.floats)
-        let xs = try Tensor(zeros: [4, 8, 8, 3])
-        for i in 0..<xs.count { xs.floats[i] = 0.3 * plain.clip.floats[i] + 0.7 * noise.floats[i] }
-        let dit = try VideoDiT(weights: try ModelWeights(t.params, config: model))
-        let acts = try ModelActivations(config: model, saveForBackward: false), ctx = try ComputeContext(threads: 1)
-        try dit.encodeText(ctx, tokens: plain.tokens, acts: acts)
-        let x0 = try Tensor(zeros: [4, 8, 8, 3])
-        try dit.unpatchify(try dit.predict(ctx, noisy: xs, level: 0.7, acts: acts), into: x0)
+        let ctx = try ComputeContext(threads: 1), x0 = try predictedCleanClip(t, plain, ctx)
         var ce = 0.0
         for (o, context) in zip(multi.classifierObjects, contexts) {
             let frame = try Tensor(zeros: [4, 8, 8, 3])
