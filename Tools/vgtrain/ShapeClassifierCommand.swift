@@ -118,6 +118,36 @@ struct ShapeClassifierCommand: ParsableCommand {
         return (latents, labels)
     }
 
+    /// How the classifier term of `pretrain --classifier-each-object` reads each object of clean
+    /// multi-object clips: through its window (the clip inside, the object alone on the background
+    /// outside), against the object alone. A reading far below the object alone would mean the window
+    /// shows the classifier something its training data did not.
+    func evaluateWindows(_ classifier: LatentShapeClassifier, codec: LatentCodec, render: RenderConfig, ctx: ComputeContext) throws {
+        let stream = ClipStream(config: render, seed: seed &+ 2_000_003, degradedShare: 0, maxObjects: SceneSpec.maxObjects,
+                                multiObjectShare: 1, uprightShare: uprightShare)
+        let source = LatentClipSource(pixels: ShapeWorldSource(stream: stream, webShare: 0), codec: codec, ctx: ctx, frames: render.frames)
+        let a = codec.autoencoder.config, f = render.frames, k = classifier.config.classes
+        let clip = try Tensor(zeros: [f, a.latentHeight, a.latentWidth, a.latentChannels])
+        var right = (window: 0, alone: 0), frames = 0, objects = 0
+        for index in 0..<max(1, clips / 4) {
+            _ = try source.example(index, into: clip)
+            for o in try source.classifierObjects(index) {
+                let read = try Tensor(zeros: clip.shape)
+                let rv = read.floats, cv = clip.floats, xv = o.context.floats, mv = o.window.floats, ch = a.latentChannels
+                for i in 0..<rv.count { let m = mv[i / ch]; rv[i] = m * cv[i] + (1 - m) * xv[i] }
+                for (input, alone) in [(read, false), (o.context, true)] {
+                    var none: LatentShapeClassifier.Trace? = nil
+                    let lv = try classifier.logits(ctx, latents: input, trace: &none).floats
+                    let n = (0..<f).filter { i in (0..<k).max { lv[i * k + $0] < lv[i * k + $1] } == o.label }.count
+                    if alone { right.alone += n } else { right.window += n }
+                }
+                frames += f; objects += 1
+            }
+        }
+        print(String(format: "each object of %d clean multi-object clips (%d objects, %d frames) through its window: right %.3f; the object alone: %.3f",
+                     max(1, clips / 4), objects, frames, Float(right.window) / Float(max(frames, 1)), Float(right.alone) / Float(max(frames, 1))))
+    }
+
     /// x <- (1 - t) x + t ε per frame, t uniform in [0, maxNoise].
     func augment(_ latents: Tensor, maxNoise: Float, rng: inout SeededRandom) {
         guard maxNoise > 0 else { return }
@@ -154,6 +184,7 @@ struct ShapeClassifierCommand: ParsableCommand {
             }
             print(line)
         }
+        try evaluateWindows(classifier, codec: codec, render: render, ctx: ctx)
         // Under attack: frames moved by projected gradient ascent within an L2 ball (what a generator
         // reading the classifier could exploit).
         let attacker = try ShapeClassifierTrainer(classifier: classifier, optimizer: OptimizerConfig(), context: ctx)
