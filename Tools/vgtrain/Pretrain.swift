@@ -102,7 +102,7 @@ struct ShapeWorldSource: CaptionedClipSource {
 
     /// For a multi-object scene with its detailed caption, each object alone on the scene's background:
     /// its label, its rendered clip (frames in [0, 1], `[F, H, W, 3]`) and its coverage (`[F, H, W]`);
-    /// empty otherwise. The classifier term's reading of each object is built from these.
+    /// empty otherwise. `LatentClipSource.classifierObjects` builds the term's readings from these.
     func singleObjects(_ index: Int) throws -> [(label: Int, frames: [Float], coverage: [Float])] {
         let spec = stream.spec(at: index)
         guard spec.objects.count > 1, !usesWebCaption(index) else { return [] }
@@ -110,20 +110,6 @@ struct ShapeWorldSource: CaptionedClipSource {
             let alone = SceneSpec(objects: [o], background: spec.background)
             guard let label = ShapeKind.allCases.firstIndex(of: o.shape) else { throw CLIError("shape \(o.shape) has no class") }
             return (label, try Renderer.render(alone, config: stream.config), try Renderer.objectCoverage(alone, config: stream.config))
-        }
-    }
-
-    /// Each object of a multi-object scene as the classifier term reads it (pixel model): the window is
-    /// the object's coverage widened by `ClassifierWindow.pixelMargin` pixels, the context the object
-    /// alone on the background.
-    func classifierObjects(_ index: Int) throws -> [ClassifierOutlineLoss.Object] {
-        let c = stream.config
-        return try singleObjects(index).map { one in
-            let context = try Tensor.uninitialized([c.frames, c.height, c.width, 3]), window = try Tensor.uninitialized([c.frames, c.height, c.width])
-            try Self.write(frames: one.frames, into: context)
-            try Self.write(coverage: ClassifierWindow.widened(one.coverage, frames: c.frames, height: c.height, width: c.width,
-                                                              by: ClassifierWindow.pixelMargin), into: window)
-            return ClassifierOutlineLoss.Object(label: one.label, window: window, context: context)
         }
     }
 
@@ -146,10 +132,9 @@ struct ShapeWorldSource: CaptionedClipSource {
 
 /// The windows in which the classifier term reads one object of a multi-object scene.
 enum ClassifierWindow {
-    /// Pixels added around an object's coverage (about a latent position of a 4x autoencoder): the
-    /// model's blurred early estimates reach past the outline.
-    static let pixelMargin = 4
-    /// Latent positions added around the latent positions an object touches.
+    /// Latent positions added around the latent positions an object touches: the model's blurred
+    /// early estimates reach past the outline. (The term reads latent frames only, so a pixel
+    /// source offers no objects.)
     static let latentMargin = 1
 
     /// 1 where any position within `r` (a square) of a covered position (coverage > 0), else 0.
