@@ -94,6 +94,10 @@ grep -q '^noise 0.0: right [0-9.]*, cross-entropy [0-9.]* (circle [0-9]*/[0-9]*'
 [ "$(grep -c '^noise ' "$out/cls-eval.txt")" = 4 ] || fail "shape-classifier --evaluate: expected four noise levels"
 grep -q '^each object of 1 clean multi-object clips ([2-3] objects, [0-9]* frames) through its window: right [0-9.]*; the object alone: [0-9.]*$' \
     "$out/cls-eval.txt" || fail "shape-classifier --evaluate: no reading of each object through its window"
+# The same command reads the same figures (a reading of freed memory once made them differ run to run).
+"$vgtrain" shape-classifier --autoencoder "$ae" --evaluate "$out/cls.safetensors" --clips 32 --threads 1 > "$out/cls-eval2.txt"
+"$vgtrain" shape-classifier --autoencoder "$ae" --evaluate "$out/cls.safetensors" --clips 32 --threads 1 > "$out/cls-eval3.txt"
+cmp -s "$out/cls-eval2.txt" "$out/cls-eval3.txt" || fail "shape-classifier --evaluate: two runs differ: $(diff "$out/cls-eval2.txt" "$out/cls-eval3.txt")"
 cat > "$out/tiny-latent.json" <<'JSON'
 {"frames":2,"height":64,"width":64,"channels":3,"patchT":2,"patchH":8,"patchW":8,"modelWidth":16,"depth":1,"heads":2,"mlpRatio":2,
  "timeFrequencies":8,"vocabSize":300,"maxTextTokens":32,"textWidth":16,"textDepth":1,"textHeads":2,"samplingShift":3,

@@ -187,12 +187,19 @@ final class PretrainerTests: XCTestCase {
         XCTAssertEqual(try outlined.changedKeys(from: old), ["edgeWeight"])
     }
 
-    func testResumeAfterKillDropsLogLinesPastTheCheckpoint() throws {
-        let base = FileManager.default.temporaryDirectory.appendingPathComponent("killed-\(UUID().uuidString)")
-        defer { try? FileManager.default.removeItem(at: base) }
+    /// A run of `options()` in a fresh temporary directory (named after `name`; the caller removes
+    /// it), stopped after two steps with its checkpoint written.
+    func runStoppedAfterTwoSteps(_ name: String) throws -> (URL, Pretrainer) {
+        let base = FileManager.default.temporaryDirectory.appendingPathComponent("\(name)-\(UUID().uuidString)")
         var seen = 0
         let run = try Pretrainer(options: options(), source: BarsSource(), directory: base)
         try run.run(progress: { _ in seen += 1 }, shouldStop: { seen >= 2 })
+        return (base, run)
+    }
+
+    func testResumeAfterKillDropsLogLinesPastTheCheckpoint() throws {
+        let (base, run) = try runStoppedAfterTwoSteps("killed")
+        defer { try? FileManager.default.removeItem(at: base) }
         let orphan = TrainLogLine(step: 3, loss: 1, gradNorm: 1, learningRate: 1, samplesPerSecond: 1, elapsed: 1)
         let handle = try FileHandle(forWritingTo: run.logURL)
         try handle.seekToEnd()
@@ -206,11 +213,8 @@ final class PretrainerTests: XCTestCase {
     }
 
     func testARunThatCannotWriteItsLogStopsBeforeAnyStep() throws {
-        let base = FileManager.default.temporaryDirectory.appendingPathComponent("nolog-\(UUID().uuidString)")
+        let (base, run) = try runStoppedAfterTwoSteps("nolog")
         defer { try? FileManager.default.removeItem(at: base) }
-        var seen = 0
-        let run = try Pretrainer(options: options(), source: BarsSource(), directory: base)
-        try run.run(progress: { _ in seen += 1 }, shouldStop: { seen >= 2 })
         let kept = try Data(contentsOf: run.checkpointURL)
         // A directory where the log should be (a fresh run clears the path; a resumed one keeps it):
         // it cannot be opened for writing, even by root.

@@ -36,6 +36,23 @@ public final class ClassifierOutlineLoss: @unchecked Sendable {
         /// `[F, H, W, C]`.
         public var context: Tensor
         public init(label: Int, window: Tensor, context: Tensor) { self.label = label; self.window = window; self.context = context }
+
+        /// The frame the classifier reads: `window ⊙ x0 + (1 - window) ⊙ context`, position by
+        /// position. `x0` `[F, H, W, C]`, the shape of `context`.
+        /// - Throws: `ModelError.badInput` when the window, the context and `x0` do not fit.
+        public func frame(reading x0: Tensor) throws -> Tensor {
+            let shape = x0.shape
+            guard shape.count == 4, context.shape == shape, window.shape == Array(shape.prefix(3)) else {
+                throw ModelError.badInput("classifier term: an object's window \(window.shape) and context \(context.shape) do not fit a clip \(shape) (expected [F, H, W] and [F, H, W, C])")
+            }
+            let out = try Tensor.uninitialized(shape)
+            let ov = out.floats, xv = x0.floats, mv = window.floats, cv = context.floats, ch = shape[3]
+            for p in 0..<window.count {
+                let m = mv[p]
+                for k in p * ch..<(p + 1) * ch { ov[k] = m * xv[k] + (1 - m) * cv[k] }
+            }
+            return out
+        }
     }
 
     public let classifier: LatentShapeClassifier
@@ -76,7 +93,7 @@ public final class ClassifierOutlineLoss: @unchecked Sendable {
     /// mean (0 when the level is above `maxLevel`).
     func add(output: Tensor, label: Int, level s: Float, scale: Float, model: VideoDiT, ctx: ComputeContext,
              into dOutput: Tensor) throws -> Float {
-        try add(output: output, label: label, window: nil, level: s, scale: scale, model: model, ctx: ctx, into: dOutput)
+        try add(output: output, label: label, object: nil, level: s, scale: scale, model: model, ctx: ctx, into: dOutput)
     }
 
     /// The term on each object of a multi-object scene: the mean over `objects` of each one's clip
@@ -89,42 +106,31 @@ public final class ClassifierOutlineLoss: @unchecked Sendable {
         let share = 1 / Float(objects.count)
         var total: Float = 0
         for o in objects {
-            total += share * (try add(output: output, label: o.label, window: (o.window, o.context), level: s, scale: scale * share,
+            total += share * (try add(output: output, label: o.label, object: o, level: s, scale: scale * share,
                                       model: model, ctx: ctx, into: dOutput))
         }
         return total
     }
 
-    /// One read of the classifier: the whole x̂0 (window nil), or x̂0 inside the window and the
-    /// context outside it. Returns γ times the clip's mean frame cross-entropy (not times `scale`).
-    private func add(output: Tensor, label: Int, window: (mask: Tensor, context: Tensor)?, level s: Float, scale: Float,
+    /// One read of the classifier: the whole x̂0 (object nil), or the object's frame of it
+    /// (`Object.frame(reading:)`). Returns γ times the clip's mean frame cross-entropy (not times `scale`).
+    private func add(output: Tensor, label: Int, object: Object?, level s: Float, scale: Float,
                      model: VideoDiT, ctx: ComputeContext, into dOutput: Tensor) throws -> Float {
         guard s <= maxLevel else { return 0 }
         let c = model.config
         guard (0..<classifier.config.classes).contains(label) else {
             throw ModelError.badInput("classifier term: label \(label) is not one of the classifier's \(classifier.config.classes) classes")
         }
-        let frames = try Tensor.uninitialized([c.frames, c.height, c.width, c.channels])
-        try model.unpatchify(output, into: frames)
-        if let w = window {
-            let mask = w.mask, context = w.context
-            guard mask.shape == [c.frames, c.height, c.width], context.shape == frames.shape else {
-                throw ModelError.badInput("classifier term: an object's window \(mask.shape) and context \(context.shape) must be \([c.frames, c.height, c.width]) and \(frames.shape)")
-            }
-            // frame = m x̂0 + (1 - m) context, position by position   [F, H, W, C]
-            let fv = frames.floats, mv = mask.floats, cv = context.floats, ch = c.channels
-            for p in 0..<mask.count {
-                let m = mv[p]
-                for k in p * ch..<(p + 1) * ch { fv[k] = m * fv[k] + (1 - m) * cv[k] }
-            }
-        }
+        let x0 = try Tensor.uninitialized([c.frames, c.height, c.width, c.channels])
+        try model.unpatchify(output, into: x0)
+        let frames = try object?.frame(reading: x0) ?? x0
         var trace: LatentShapeClassifier.Trace? = LatentShapeClassifier.Trace()
         let logits = try classifier.logits(ctx, latents: frames, trace: &trace)
         let ce = try LatentShapeClassifier.crossEntropy(logits: logits, labels: Array(repeating: label, count: c.frames))
         let dv = ce.dLogits.floats, k = scale * weight / Float(c.frames)
         for i in 0..<dv.count { dv[i] *= k }
         let dFrames = try classifier.backward(ctx, dLogits: ce.dLogits, trace: trace!, grads: try classifier.zeroGradients())
-        if let mask = window?.mask {
+        if let mask = object?.window {
             // d frame / d x̂0 = m
             let dv = dFrames.floats, mv = mask.floats, ch = c.channels
             for p in 0..<mask.count {

@@ -58,22 +58,19 @@ struct LatentClipSource: CaptionedClipSource, @unchecked Sendable {
 
     /// Each object of a multi-object scene as the classifier term reads it: the context is the object
     /// alone on the background, encoded; the window covers every latent position whose r x r pixels
-    /// the object touches, widened by `ClassifierWindow.latentMargin`.
+    /// the object touches (pooled coverage > 0), widened by `ClassifierWindow.latentMargin`.
     func classifierObjects(_ index: Int) throws -> [ClassifierOutlineLoss.Object] {
         let r = codec.autoencoder.config.downsample, shape = pixelShape
         let (f, h, w) = (shape[0], shape[1] / r, shape[2] / r)
         return try pixels.singleObjects(index).map { one in
-            let px = try Tensor.uninitialized(shape)
+            let px = try Tensor.uninitialized(shape), full = try Tensor.uninitialized(Array(shape.dropLast()))
             try ShapeWorldSource.write(frames: one.frames, into: px)
             let context = try codec.encode(ctx, clip: px)
-            // Touched at the latent grid: any pixel of the r x r block covered.
-            var touched = [Float](repeating: 0, count: f * h * w)
-            for fi in 0..<f { for y in 0..<(h * r) { for x in 0..<(w * r) where one.coverage[(fi * h * r + y) * w * r + x] > 0 {
-                touched[(fi * h + y / r) * w + x / r] = 1
-            } } }
+            try ShapeWorldSource.write(coverage: one.coverage, into: full)
             let window = try Tensor.uninitialized([f, h, w])
-            try ShapeWorldSource.write(coverage: ClassifierWindow.widened(touched, frames: f, height: h, width: w, by: ClassifierWindow.latentMargin),
-                                       into: window)
+            try pool(full, into: window)
+            try ShapeWorldSource.write(coverage: ClassifierWindow.widened(window.toArray(), frames: f, height: h, width: w,
+                                                                          by: ClassifierWindow.latentMargin), into: window)
             return ClassifierOutlineLoss.Object(label: one.label, window: window, context: context)
         }
     }

@@ -132,12 +132,10 @@ struct ShapeClassifierCommand: ParsableCommand {
         for index in 0..<max(1, clips / 4) {
             _ = try source.example(index, into: clip)
             for o in try source.classifierObjects(index) {
-                let read = try Tensor(zeros: clip.shape)
-                let rv = read.floats, cv = clip.floats, xv = o.context.floats, mv = o.window.floats, ch = a.latentChannels
-                for i in 0..<rv.count { let m = mv[i / ch]; rv[i] = m * cv[i] + (1 - m) * xv[i] }
-                for (input, alone) in [(read, false), (o.context, true)] {
+                for (input, alone) in [(try o.frame(reading: clip), false), (o.context, true)] {
                     var none: LatentShapeClassifier.Trace? = nil
-                    let lv = try classifier.logits(ctx, latents: input, trace: &none).floats
+                    let logits = try classifier.logits(ctx, latents: input, trace: &none)   // kept alive while its values are read
+                    let lv = logits.floats
                     let n = (0..<f).filter { i in (0..<k).max { lv[i * k + $0] < lv[i * k + $1] } == o.label }.count
                     if alone { right.alone += n } else { right.window += n }
                 }
