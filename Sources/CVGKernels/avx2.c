@@ -414,6 +414,20 @@ static VGK_AVX2 inline __m256 gelu_ps(__m256 v) {
     return _mm256_mul_ps(_mm256_mul_ps(_mm256_set1_ps(0.5f), v), _mm256_add_ps(_mm256_set1_ps(1.0f), t));
 }
 
+// dy * gelu'(x) = dy * e s (1 + 2 x s u'), e = exp(2u), s = 1 / (e + 1): the same as 0.5 (1 + t) +
+// 0.5 x (1 - t^2) u' with t = tanh(u) = 1 - 2s, written without the cancellation in 1 - t^2 (see portable.c).
+static VGK_AVX2 inline __m256 gelu_backward_ps(__m256 d, __m256 v) {
+    const __m256 c = _mm256_set1_ps(0.7978845608028654f), one = _mm256_set1_ps(1.0f);
+    __m256 v2 = _mm256_mul_ps(v, v);
+    __m256 u = _mm256_mul_ps(c, _mm256_fmadd_ps(_mm256_mul_ps(_mm256_set1_ps(0.044715f), v), v2, v));
+    __m256 u2 = _mm256_max_ps(_mm256_min_ps(_mm256_add_ps(u, u), _mm256_set1_ps(80.0f)), _mm256_set1_ps(-80.0f));
+    __m256 e = exp_ps(u2);
+    __m256 s = _mm256_div_ps(one, _mm256_add_ps(e, one));
+    __m256 du = _mm256_mul_ps(c, _mm256_fmadd_ps(_mm256_set1_ps(3.0f * 0.044715f), v2, one));
+    __m256 g = _mm256_fmadd_ps(_mm256_mul_ps(_mm256_add_ps(v, v), s), du, one);
+    return _mm256_mul_ps(d, _mm256_mul_ps(_mm256_mul_ps(e, s), g));
+}
+
 static VGK_AVX2 inline __m256 silu_ps(__m256 v) {
     __m256 e = exp_ps(_mm256_sub_ps(_mm256_setzero_ps(), v));
     return _mm256_div_ps(v, _mm256_add_ps(_mm256_set1_ps(1.0f), e));
@@ -423,6 +437,15 @@ static VGK_AVX2 void avx2_gelu(const float *x, float *y, size_t n) {
     size_t i = 0;
     for (; i + 8 <= n; i += 8) _mm256_storeu_ps(y + i, gelu_ps(_mm256_loadu_ps(x + i)));
     if (i < n) { __m256i tm = tail_mask(n - i); _mm256_maskstore_ps(y + i, tm, gelu_ps(_mm256_maskload_ps(x + i, tm))); }
+}
+
+static VGK_AVX2 void avx2_gelu_backward(const float *dy, const float *x, float *dx, size_t n) {
+    size_t i = 0;
+    for (; i + 8 <= n; i += 8) _mm256_storeu_ps(dx + i, gelu_backward_ps(_mm256_loadu_ps(dy + i), _mm256_loadu_ps(x + i)));
+    if (i < n) {
+        __m256i tm = tail_mask(n - i);
+        _mm256_maskstore_ps(dx + i, tm, gelu_backward_ps(_mm256_maskload_ps(dy + i, tm), _mm256_maskload_ps(x + i, tm)));
+    }
 }
 
 static VGK_AVX2 void avx2_silu(const float *x, float *y, size_t n) {
@@ -444,6 +467,7 @@ static const vgk_ops avx2_ops = {
     .rmsnorm_rows = avx2_rmsnorm_rows,
     .attn_block_update = avx2_attn_block_update,
     .gelu = avx2_gelu,
+    .gelu_backward = avx2_gelu_backward,
     .silu = avx2_silu,
     // Memory-bound elementwise passes: the portable loops are as fast (the compiler vectorises them).
     .modulate_rows = vgk_portable_modulate_rows,

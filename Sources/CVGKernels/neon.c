@@ -169,6 +169,28 @@ static void neon_gelu(const float *x, float *y, size_t n) {
     for (; i < n; i++) { float v = x[i]; y[i] = 0.5f * v * (1.0f + tanhf(c * (v + 0.044715f * v * v * v))); }
 }
 
+// dx = dy * e s (1 + 2 x s u'), the cancellation-free form of portable.c.
+static void neon_gelu_backward(const float *dy, const float *x, float *dx, size_t n) {
+    const float c = 0.7978845608028654f;
+    const float32x4_t vc = vdupq_n_f32(c), one = vdupq_n_f32(1.0f);
+    size_t i = 0;
+    for (; i + 4 <= n; i += 4) {
+        float32x4_t v = vld1q_f32(x + i), v2 = vmulq_f32(v, v);
+        float32x4_t u = vmulq_f32(vc, vfmaq_f32(v, vmulq_f32(vdupq_n_f32(0.044715f), v), v2));
+        float32x4_t u2 = vmaxq_f32(vminq_f32(vaddq_f32(u, u), vdupq_n_f32(80.0f)), vdupq_n_f32(-80.0f));
+        float32x4_t e = exp_f32x4(u2);
+        float32x4_t s = vdivq_f32(one, vaddq_f32(e, one));
+        float32x4_t du = vmulq_f32(vc, vfmaq_f32(one, vdupq_n_f32(3.0f * 0.044715f), v2));
+        float32x4_t g = vfmaq_f32(one, vmulq_f32(vaddq_f32(v, v), s), du);
+        vst1q_f32(dx + i, vmulq_f32(vld1q_f32(dy + i), vmulq_f32(vmulq_f32(e, s), g)));
+    }
+    for (; i < n; i++) {
+        float v = x[i], u = c * (v + 0.044715f * v * v * v), u2 = fminf(fmaxf(2.0f * u, -80.0f), 80.0f);
+        float e = expf(u2), s = 1.0f / (e + 1.0f), du = c * (1.0f + 3.0f * 0.044715f * v * v);
+        dx[i] = dy[i] * (e * s) * (1.0f + 2.0f * v * s * du);
+    }
+}
+
 static void neon_silu(const float *x, float *y, size_t n) {
     size_t i = 0;
     for (; i + 4 <= n; i += 4) {
@@ -191,6 +213,7 @@ static const vgk_ops neon_ops = {
     .rmsnorm_rows = vgk_portable_rmsnorm_rows,
     .attn_block_update = neon_attn_block_update,
     .gelu = neon_gelu,
+    .gelu_backward = neon_gelu_backward,
     .silu = neon_silu,
     .modulate_rows = vgk_portable_modulate_rows,
     .gated_add_rows = vgk_portable_gated_add_rows,

@@ -273,6 +273,19 @@ static void portable_gelu(const float *x, float *y, size_t n) {
     }
 }
 
+// dx = dy * gelu'(x). With t = tanh(u), u = c (x + 0.044715 x^3), e = exp(2u), s = 1 / (e + 1):
+// t = 1 - 2s, 0.5 (1 + t) = 1 - s = e s and 1 - t^2 = 4 e s^2, so gelu'(x) = e s (1 + 2 x s u').
+// This form has no cancellation (1 - t^2 with t near +-1 loses all digits for |x| of a few units);
+// 2u is clamped to +-80, where e s is 1 or 0 in float and e s^2 cannot overflow.
+static void portable_gelu_backward(const float *dy, const float *x, float *dx, size_t n) {
+    const float c = 0.7978845608028654f;
+    for (size_t i = 0; i < n; i++) {
+        float v = x[i], u = c * (v + 0.044715f * v * v * v), u2 = fminf(fmaxf(2.0f * u, -80.0f), 80.0f);
+        float e = expf(u2), s = 1.0f / (e + 1.0f), du = c * (1.0f + 3.0f * 0.044715f * v * v);
+        dx[i] = dy[i] * (e * s) * (1.0f + 2.0f * v * s * du);
+    }
+}
+
 static void portable_silu(const float *x, float *y, size_t n) {
     for (size_t i = 0; i < n; i++) y[i] = x[i] / (1.0f + expf(-x[i]));
 }
@@ -322,6 +335,7 @@ static const vgk_ops portable_ops = {
     .rmsnorm_rows = vgk_portable_rmsnorm_rows,
     .attn_block_update = portable_attn_block_update,
     .gelu = portable_gelu,
+    .gelu_backward = portable_gelu_backward,
     .silu = portable_silu,
     .modulate_rows = vgk_portable_modulate_rows,
     .gated_add_rows = vgk_portable_gated_add_rows,

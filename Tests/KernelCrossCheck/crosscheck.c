@@ -102,6 +102,15 @@ int main(void) {
         expect(relerr(b, a, m * k) < 1e-6, "silu", k, 0);
         ref->gelu(x, a, m * k); simd->gelu(x, b, m * k);
         expect(relerr(b, a, m * k) < 1e-5, "gelu", k, 0);
+        // gelu_backward: dy from the second half of x reversed, so dy and x differ; also in place (dx = dy).
+        float *dy = malloc(m * k * 4);
+        for (size_t i = 0; i < m * k; i++) dy[i] = x[m * k - 1 - i];
+        ref->gelu_backward(dy, x, a, m * k); simd->gelu_backward(dy, x, b, m * k);
+        expect(relerr(b, a, m * k) < 1e-5, "gelu_backward", k, 0);
+        memcpy(b, dy, m * k * 4); simd->gelu_backward(b, x, b, m * k);
+        float *c2 = malloc(m * k * 4); simd->gelu_backward(dy, x, c2, m * k);
+        expect(memcmp(b, c2, m * k * 4) == 0, "gelu_backward in place", k, 0);
+        free(dy); free(c2);
         // Online-softmax block update.
         float m1[9], l1[9], m2[9], l2[9], o1[9 * 8], o2[9 * 8];
         for (int r = 0; r < 9; r++) { m1[r] = m2[r] = r % 2 ? -INFINITY : 0.5f; l1[r] = l2[r] = r % 2 ? 0 : 2; }

@@ -48,25 +48,53 @@ final class RowAndElementwiseTests: XCTestCase {
         }
     }
 
-    func testActivations() throws {
+    /// Inputs of the activation tests on every path: for each size, Gaussian values of scale 4 and,
+    /// from 8 values on, the extremes 100, -100, 0 and 1e-8 first.
+    func forActivationInputs(seed: UInt64, _ body: (ComputeContext, KernelPath, Int, [Float]) throws -> Void) throws {
         for path in Ref.paths {
             let ctx = try ComputeContext(threads: 2, path: path)
             for n in Ref.sizes + [40000] {
-                var x = Ref.gaussian(n, seed: 23, scale: 4)
+                var x = Ref.gaussian(n, seed: seed, scale: 4)
                 if n > 7 { x[0] = 100; x[1] = -100; x[2] = 0; x[3] = 1e-8 }
-                let gelu = x.map { v -> Float in let d = Double(v); return Float(0.5 * d * (1 + tanh(0.7978845608028654 * (d + 0.044715 * d * d * d)))) }
-                let silu = x.map { v -> Float in let d = Double(v); return Float(d / (1 + exp(-d))) }
-                // gelu(x) for very negative x is a tiny difference of O(1) terms, so float formulas have
-                // absolute (not relative) error: budget |d| <= 1e-6 * max(1, |x|) per element.
-                let t = try Tensor(shape: [n], values: x), y = try Tensor(zeros: [n])
-                for (name, want) in [("gelu", gelu), ("silu", silu)] {
-                    if name == "gelu" { try ctx.gelu(t, into: y) } else { try ctx.silu(t, into: y) }
-                    let got = y.toArray()
-                    let worst = (0..<n).map { Double(abs(got[$0] - want[$0])) / Double(max(1, abs(x[$0]))) }.max()!
-                    print(String(format: "  %@ %@ n=%d max |d| / max(1, |x|) = %.2e (budget 1e-6)", name, path.rawValue, n, worst))
-                    XCTAssertLessThanOrEqual(worst, 1e-6, "\(name) \(path) n=\(n)")
-                }
+                try body(ctx, path, n, x)
             }
+        }
+    }
+
+    func testActivations() throws {
+        try forActivationInputs(seed: 23) { ctx, path, n, x in
+            let gelu = x.map { v -> Float in let d = Double(v); return Float(0.5 * d * (1 + tanh(0.7978845608028654 * (d + 0.044715 * d * d * d)))) }
+            let silu = x.map { v -> Float in let d = Double(v); return Float(d / (1 + exp(-d))) }
+            // gelu(x) for very negative x is a tiny difference of O(1) terms, so float formulas have
+            // absolute (not relative) error: budget |d| <= 1e-6 * max(1, |x|) per element.
+            let t = try Tensor(shape: [n], values: x), y = try Tensor(zeros: [n])
+            for (name, want) in [("gelu", gelu), ("silu", silu)] {
+                if name == "gelu" { try ctx.gelu(t, into: y) } else { try ctx.silu(t, into: y) }
+                let got = y.toArray()
+                let worst = (0..<n).map { Double(abs(got[$0] - want[$0])) / Double(max(1, abs(x[$0]))) }.max()!
+                print(String(format: "  %@ %@ n=%d max |d| / max(1, |x|) = %.2e (budget 1e-6)", name, path.rawValue, n, worst))
+                XCTAssertLessThanOrEqual(worst, 1e-6, "\(name) \(path) n=\(n)")
+            }
+        }
+    }
+
+    /// gelu's backward on every path against the derivative in Double, out of place and in place.
+    func testGeluBackward() throws {
+        try forActivationInputs(seed: 31) { ctx, path, n, x in
+            let dy = Ref.gaussian(n, seed: 32)
+            let want = (0..<n).map { i -> Double in
+                let v = Double(x[i]), c = 0.7978845608028654, t = tanh(c * (v + 0.044715 * v * v * v))
+                return Double(dy[i]) * (0.5 * (1 + t) + 0.5 * v * (1 - t * t) * c * (1 + 3 * 0.044715 * v * v))
+            }
+            let xt = try Tensor(shape: [n], values: x), dyt = try Tensor(shape: [n], values: dy), dx = try Tensor(zeros: [n])
+            try ctx.geluBackward(dyt, x: xt, dx: dx)
+            let got = dx.toArray()
+            let worst = (0..<n).map { abs(Double(got[$0]) - want[$0]) / max(1, abs(Double(dy[$0]))) }.max()!
+            print(String(format: "  geluBackward %@ n=%d max |d| / max(1, |dy|) = %.2e (budget 1e-6)", path.rawValue, n, worst))
+            XCTAssertLessThanOrEqual(worst, 1e-6, "geluBackward \(path) n=\(n)")
+            try ctx.geluBackward(dyt, x: xt, dx: dyt)   // in place
+            XCTAssertEqual(dyt.toArray(), got, "geluBackward in place \(path) n=\(n)")
+            XCTAssertThrowsError(try ctx.geluBackward(try Tensor(zeros: [3]), x: try Tensor(zeros: [4]), dx: try Tensor(zeros: [4])))
         }
     }
 

@@ -55,7 +55,10 @@ struct LatentBarsSource: CaptionedClipSource {
 }
 
 final class PretrainerTests: XCTestCase {
-    func options() -> PretrainOptions {
+    func options() -> PretrainOptions { Self.tinyOptions() }
+
+    /// A tiny model and run (milliseconds a step).
+    static func tinyOptions() -> PretrainOptions {
         var o = PretrainOptions()
         o.model = ModelConfig(frames: 4, height: 8, width: 8, patchT: 2, patchH: 4, patchW: 4, modelWidth: 16, depth: 1,
                               heads: 2, mlpRatio: 2, timeFrequencies: 8, vocabSize: 300, maxTextTokens: 12, textWidth: 12,
@@ -507,6 +510,65 @@ final class PretrainerTests: XCTestCase {
         XCTAssertEqual(o.edgeWeight, 0)
         XCTAssertNil(o.alteredInputFrom)
         XCTAssertEqual(o.model, options().model)
+    }
+}
+
+/// The bars with coverage, failing for every example whose index is 3 mod 5.
+struct FailingBarsSource: CaptionedClipSource {
+    struct Failure: Error, Equatable { let index: Int }
+    func example(_ index: Int, into clip: Tensor) throws -> String {
+        if index % 5 == 3 { throw Failure(index: index) }
+        return try BarsSource().example(index, into: clip)
+    }
+    func objectCoverage(_ index: Int, into coverage: Tensor) throws -> Bool { try CoveredBarsSource().objectCoverage(index, into: coverage) }
+}
+
+final class BatchBuilderTests: XCTestCase {
+    func options() -> PretrainOptions {
+        var o = PretrainerTests.tinyOptions()
+        o.batchSize = 7; o.objectWeight = 2; o.captionDropout = 0.3
+        return o
+    }
+
+    /// A batch built on 1, 2 or 3 threads is the same, value for value: clips, coverage maps, tokens
+    /// and dropped captions, for several positions; the samples hold the builder's own buffers.
+    func testBatchIsTheSameOnAnyThreadCount() throws {
+        let o = options()
+        let tokenizer = BPETokenizer.train(corpus: ["a white bar moving right", "a white bar moving left"], vocabSize: 300)
+        func snapshot(_ threads: Int, at position: Int) throws -> [[Float]] {
+            let builder = try BatchBuilder(options: o, source: CoveredBarsSource(), tokenizer: tokenizer)
+            let batch = try builder.batch(at: position, threads: threads)
+            XCTAssertEqual(batch.count, o.batchSize)
+            for (b, s) in batch.enumerated() { XCTAssertEqual(s.clip.floats.baseAddress, builder.clips[b].floats.baseAddress) }
+            return batch.map { $0.clip.toArray() + ($0.objectCoverage?.toArray() ?? [-9]) + $0.tokens.map(Float.init) }
+        }
+        var dropped = 0
+        for position in [0, 7, 700] {
+            let one = try snapshot(1, at: position)
+            XCTAssertEqual(try snapshot(2, at: position), one, "position \(position)")
+            XCTAssertEqual(try snapshot(3, at: position), one, "position \(position)")
+            // The batch holds examples position ..< position + 7 in order.
+            let clip = try Tensor(zeros: [4, 8, 8, 3])
+            for b in 0..<o.batchSize {
+                _ = try CoveredBarsSource().example(position + b, into: clip)
+                XCTAssertEqual(Array(one[b].prefix(clip.count)), clip.toArray())
+                if one[b].suffix(2) == [Float(BPETokenizer.bosID), Float(BPETokenizer.eosID)] { dropped += 1 }
+            }
+        }
+        XCTAssertGreaterThan(dropped, 0, "some captions are dropped at 30 %")
+        XCTAssertLessThan(dropped, 21)
+    }
+
+    /// A source that fails stops the batch with the first failure in sample order, whatever thread met it.
+    func testFirstFailureInSampleOrderIsThrown() throws {
+        let tokenizer = BPETokenizer.train(corpus: ["a white bar"], vocabSize: 300)
+        let builder = try BatchBuilder(options: options(), source: FailingBarsSource(), tokenizer: tokenizer)
+        for threads in [1, 3] {
+            // Examples 10 ..< 17: index 13 fails, and nothing else.
+            XCTAssertThrowsError(try builder.batch(at: 10, threads: threads)) { XCTAssertEqual($0 as? FailingBarsSource.Failure, .init(index: 13)) }
+            // Examples 3 ..< 10: 3 and 8 fail (on three threads, on different ones); 3 comes first.
+            XCTAssertThrowsError(try builder.batch(at: 3, threads: threads)) { XCTAssertEqual($0 as? FailingBarsSource.Failure, .init(index: 3)) }
+        }
     }
 }
 

@@ -404,15 +404,7 @@ public final class Pretrainer {
         }
         try trainer.useLanes(o.lanes)
         let tokenizerJSON = tokenizer.jsonString()
-        let empty: [Int32] = [BPETokenizer.bosID, BPETokenizer.eosID]
-        let clips = try (0..<o.batchSize).map { _ in try Tensor(zeros: [c.frames, c.height, c.width, c.channels]) }
-        let coverages = o.usesObjectCoverage ? try (0..<o.batchSize).map { _ in try Tensor(zeros: [c.frames, c.height, c.width]) } : []
-        let shapeMaps = c.shapeHeadClasses > 0 ? try (0..<o.batchSize).map { _ in try Tensor(zeros: [c.frames, c.height, c.width]) } : []
-        // The mask head's targets are at the pixels' resolution: r x r pixels per latent position.
-        let pixelScale = MaskHead.pixelScale(c)
-        let pixelCoverages = c.maskHeadValues > 0
-            ? try (0..<o.batchSize).map { _ in try Tensor(zeros: [c.frames, c.height * pixelScale, c.width * pixelScale]) } : []
-        let altered = o.alteredInputFrom != nil ? try (0..<o.batchSize).map { _ in try Tensor(zeros: [c.frames, c.height, c.width, c.channels]) } : []
+        let builder = try BatchBuilder(options: o, source: source, tokenizer: tokenizer)
         let start = Date()
         // The train log is the run's record: a run that cannot keep one stops here, before any step.
         if !FileManager.default.fileExists(atPath: logURL.path) {
@@ -424,27 +416,11 @@ public final class Pretrainer {
         defer { try? log.close() }
         _ = try? log.seekToEnd()
         var stepsThisRun = 0
+        // Threads that build a step's examples: one per lane (or per compute thread), at most one per sample.
+        let builders = max(1, min(o.batchSize, max(o.lanes, o.threads)))
         while trainer.optimizer.step < o.steps && !shouldStop() {
             let t0 = Date()
-            var batch: [TrainingSample] = []
-            for b in 0..<o.batchSize {
-                let index = position + b
-                let caption = try source.example(index, into: clips[b])
-                // Caption dropout decided by the example index: reproducible and resume-safe.
-                var r = SeededRandom(seed: o.seed ^ (UInt64(index) &* 0x9E37_79B9_7F4A_7C15))
-                let drop = Float(r.uniform()) < o.captionDropout
-                let tokens = drop ? empty : try tokenizer.encode(caption, maxLength: c.maxTextTokens, addBos: true, addEos: true)
-                let known = o.usesObjectCoverage ? try source.objectCoverage(index, into: coverages[b]) : false
-                let draws = o.pureNoiseDraws > 0 ? source.captionDraws(index, captionDropped: drop, count: o.pureNoiseDraws) : nil
-                let swapped = o.alteredInputFrom != nil ? try source.alteredInput(index, into: altered[b]) : false
-                let labelled = c.shapeHeadClasses > 0 ? try source.shapeMap(index, into: shapeMaps[b]) : false
-                let masked = c.maskHeadValues > 0 ? try source.pixelCoverage(index, into: pixelCoverages[b]) : false
-                let label = o.classifierTerm != nil && !drop ? try source.shapeLabel(index) : nil
-                let objects = label == nil && !drop && o.classifierTerm?.eachObject == true ? try source.classifierObjects(index) : []
-                batch.append(TrainingSample(clip: clips[b], tokens: tokens, objectCoverage: known ? coverages[b] : nil, captionDraws: draws,
-                                            alteredInput: swapped ? altered[b] : nil, shapeMap: labelled ? shapeMaps[b] : nil,
-                                            pixelCoverage: masked ? pixelCoverages[b] : nil, shapeLabel: label, classifierObjects: objects))
-            }
+            let batch = try builder.batch(at: position, threads: builders)
             let stats = try trainer.step(batch)
             position += o.batchSize
             stepsThisRun += 1
@@ -489,5 +465,87 @@ public final class Pretrainer {
         let file = try SafeTensorsFile(contentsOf: checkpointURL)
         try TrainingCheckpoint.exportWeights(trainer.optimizer.ema ?? trainer.params, config: trainer.config,
                                              tokenizer: file.metadata[TrainingCheckpoint.tokenizerKey], asHalf: true, extra: extra, to: url)
+    }
+}
+
+/// A pretraining step's samples: examples `position ..< position + batchSize` of the source with
+/// everything the run's options ask of them, in buffers made once and reused every step.
+///
+/// The examples are built on several threads at once (each sample into its own buffers). Every
+/// answer of a source depends on the example index alone, so the batch is the same bit for bit for
+/// any thread count; captions are tokenized afterwards on the calling thread, in sample order.
+final class BatchBuilder: @unchecked Sendable {
+    let options: PretrainOptions
+    let source: CaptionedClipSource
+    let tokenizer: BPETokenizer
+    let clips: [Tensor]             // [F, H, W, C] each
+    let coverages: [Tensor]         // [F, H, W] each, when a level weights object pixels
+    let shapeMaps: [Tensor]         // [F, H, W] each, with a token shape head
+    let pixelCoverages: [Tensor]    // [F, r·H, r·W] each, with a token mask head (targets at the pixels' resolution)
+    let altered: [Tensor]           // [F, H, W, C] each, with altered inputs
+
+    init(options o: PretrainOptions, source: CaptionedClipSource, tokenizer: BPETokenizer) throws {
+        let c = o.model, n = o.batchSize
+        options = o; self.source = source; self.tokenizer = tokenizer
+        clips = try (0..<n).map { _ in try Tensor(zeros: [c.frames, c.height, c.width, c.channels]) }
+        coverages = o.usesObjectCoverage ? try (0..<n).map { _ in try Tensor(zeros: [c.frames, c.height, c.width]) } : []
+        shapeMaps = c.shapeHeadClasses > 0 ? try (0..<n).map { _ in try Tensor(zeros: [c.frames, c.height, c.width]) } : []
+        let r = MaskHead.pixelScale(c)
+        pixelCoverages = c.maskHeadValues > 0 ? try (0..<n).map { _ in try Tensor(zeros: [c.frames, c.height * r, c.width * r]) } : []
+        altered = o.alteredInputFrom != nil ? try (0..<n).map { _ in try Tensor(zeros: [c.frames, c.height, c.width, c.channels]) } : []
+    }
+
+    /// The samples of examples `position ..< position + batchSize`, built on `threads` threads; the
+    /// first failure in sample order is thrown. The samples share this builder's buffers, so they
+    /// are valid until the next call.
+    func batch(at position: Int, threads: Int) throws -> [TrainingSample] {
+        let o = options, c = o.model, n = o.batchSize, workers = max(1, min(threads, n))
+        let slots = Slots(count: n)
+        DispatchQueue.concurrentPerform(iterations: workers) { worker in
+            for b in stride(from: worker, to: n, by: workers) {
+                do { slots.values[b] = .built(try self.sample(position + b, slot: b)) } catch { slots.values[b] = .failed(error) }
+            }
+        }
+        let empty: [Int32] = [BPETokenizer.bosID, BPETokenizer.eosID]
+        return try (0..<n).map { b in
+            guard case .built(let made) = slots.values[b] else {
+                if case .failed(let error) = slots.values[b] { throw error }
+                throw VGError.invalidArgument("pretrain: example \(position + b) was not built")
+            }
+            var sample = made.sample
+            sample.tokens = made.dropped ? empty : try tokenizer.encode(made.caption, maxLength: c.maxTextTokens, addBos: true, addEos: true)
+            return sample
+        }
+    }
+
+    /// Example `index` into slot `b`'s buffers, with its caption (not yet tokenized) and whether the
+    /// caption is dropped.
+    private func sample(_ index: Int, slot b: Int) throws -> Made {
+        let o = options, c = o.model
+        let caption = try source.example(index, into: clips[b])
+        // Caption dropout decided by the example index: reproducible and resume-safe.
+        var r = SeededRandom(seed: o.seed ^ (UInt64(index) &* 0x9E37_79B9_7F4A_7C15))
+        let drop = Float(r.uniform()) < o.captionDropout
+        let known = o.usesObjectCoverage ? try source.objectCoverage(index, into: coverages[b]) : false
+        let draws = o.pureNoiseDraws > 0 ? source.captionDraws(index, captionDropped: drop, count: o.pureNoiseDraws) : nil
+        let swapped = o.alteredInputFrom != nil ? try source.alteredInput(index, into: altered[b]) : false
+        let labelled = c.shapeHeadClasses > 0 ? try source.shapeMap(index, into: shapeMaps[b]) : false
+        let masked = c.maskHeadValues > 0 ? try source.pixelCoverage(index, into: pixelCoverages[b]) : false
+        let label = o.classifierTerm != nil && !drop ? try source.shapeLabel(index) : nil
+        let objects = label == nil && !drop && o.classifierTerm?.eachObject == true ? try source.classifierObjects(index) : []
+        return Made(caption: caption, dropped: drop, sample: TrainingSample(
+            clip: clips[b], tokens: [], objectCoverage: known ? coverages[b] : nil, captionDraws: draws,
+            alteredInput: swapped ? altered[b] : nil, shapeMap: labelled ? shapeMaps[b] : nil,
+            pixelCoverage: masked ? pixelCoverages[b] : nil, shapeLabel: label, classifierObjects: objects))
+    }
+
+    struct Made { var caption: String, dropped: Bool, sample: TrainingSample }
+
+    /// Per-sample slots the workers write (each sample its own slot; raw storage as in `LaneResults`).
+    final class Slots: @unchecked Sendable {
+        enum Value { case empty, built(Made), failed(Error) }
+        let values: UnsafeMutableBufferPointer<Value>
+        init(count: Int) { values = .allocate(capacity: count); values.initialize(repeating: .empty) }
+        deinit { values.deinitialize(); values.deallocate() }
     }
 }

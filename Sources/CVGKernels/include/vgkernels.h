@@ -111,6 +111,9 @@ typedef struct vgk_ops {
     // MARK: elementwise
     /// y = gelu(x), tanh approximation: 0.5 x (1 + tanh(sqrt(2/pi) (x + 0.044715 x^3))).
     void (*gelu)(const float *x, float *y, size_t n);
+    /// dx = dy * gelu'(x) for the tanh form: 0.5 (1 + t) + 0.5 x (1 - t^2) sqrt(2/pi) (1 + 3 * 0.044715 x^2),
+    /// t = tanh(sqrt(2/pi) (x + 0.044715 x^3)). dx may be dy.
+    void (*gelu_backward)(const float *dy, const float *x, float *dx, size_t n);
     /// y = x * sigmoid(x).
     void (*silu)(const float *x, float *y, size_t n);
     /// y = x * (1 + scale) + shift per row of n; shift / scale are [n] (adaLN modulate).

@@ -22,6 +22,14 @@ extension ComputeContext {
         forChunks(x.count) { a, b in ops.pointee.gelu(xp.p + a, yp.p + a, b - a) }
     }
 
+    /// Backward of ``gelu(_:into:)``: `dx = dy · gelu'(x)` for the tanh form; dx may be dy.
+    public func geluBackward(_ dy: Tensor, x: Tensor, dx: Tensor) throws {
+        try sameShape(dy, x, "geluBackward"); try sameShape(x, dx, "geluBackward")
+        let dp = SharedPointer(dy.floats.baseAddress!), xp = SharedPointer(x.floats.baseAddress!)
+        let op = SharedPointer(dx.floats.baseAddress!), ops = self.ops
+        forChunks(x.count) { a, b in ops.pointee.gelu_backward(dp.p + a, xp.p + a, op.p + a, b - a) }
+    }
+
     /// `y = x * sigmoid(x)`; y may be x.
     public func silu(_ x: Tensor, into y: Tensor) throws {
         try sameShape(x, y, "silu")

@@ -95,19 +95,6 @@ extension ComputeContext {
         for j in 0..<rows { for i in 0..<n { let v = d[j * n + i]; dg[i] += v * rv[j * n + i]; o[j * n + i] = v * g[i] } }
     }
 
-    /// Backward of `gelu` (tanh form): dx = dy · gelu'(x).
-    public func geluBackward(_ dy: Tensor, x: Tensor, dx: Tensor) throws {
-        guard dy.shape == x.shape, dx.shape == x.shape else { throw VGError.shapeMismatch("geluBackward: \(dy.shape) \(x.shape) \(dx.shape)") }
-        let d = dy.floats, xv = x.floats, o = dx.floats
-        let c: Float = 0.7978845608028654
-        for i in 0..<xv.count {
-            let v = xv[i], u = c * (v + 0.044715 * v * v * v)
-            let t = tanhf(u)
-            let du = c * (1 + 3 * 0.044715 * v * v)
-            o[i] = d[i] * (0.5 * (1 + t) + 0.5 * v * (1 - t * t) * du)
-        }
-    }
-
     /// Backward of `silu`: dx = dy · σ(x) (1 + x (1 - σ(x))).
     public func siluBackward(_ dy: Tensor, x: Tensor, dx: Tensor) throws {
         guard dy.shape == x.shape, dx.shape == x.shape else { throw VGError.shapeMismatch("siluBackward: \(dy.shape) \(x.shape) \(dx.shape)") }
