@@ -141,4 +141,14 @@ refuse --ema-decay "${q[@]}" --steps 2 --ema-decay 1 --out "$out/pre6"
 grep -q '"emaDecay":0.9' "$out/pre7/options.json" || fail "pretrain --ema-decay: not in options.json"
 refuse --multi-object-share "${q[@]}" --steps 2 --max-objects 3 --multi-object-share 1.5 --out "$out/pre6"
 refuse "needs --max-objects 2 or 3" "${q[@]}" --steps 2 --max-objects 1 --multi-object-share 0.2 --out "$out/pre6"
-echo "diagnostics CLI: probe and binding-probe ran on pixel and latent tiny models, evaluate ran autoguided on latent models, shape-classifier trained and evaluated, pretrain and evaluate read it, evaluate --seed-offset drew other clips, pretrain recorded --multi-object-share and read each object with --classifier-each-object, and $refused bad inputs were refused with exit status 1"
+# vgbench opens its model files before any timing: a missing file or one that is not a model is exit 2 with the option named.
+vgbench="$(dirname "$vgtrain")/vgbench"
+for option in --pack-weights --train-weights --runtime; do
+    for bad in "$out/missing" README.md; do
+        set +e; "$vgbench" "$option" "$bad" > "$out/bench.txt" 2> "$out/bench.err"; status=$?; set -e
+        [ "$status" = 2 ] && grep -q "vgbench: $option $bad: " "$out/bench.err" && [ ! -s "$out/bench.txt" ] \
+            || fail "vgbench $option $bad: status $status, $(head -c 300 "$out/bench.err")"
+        refused=$((refused + 1))
+    done
+done
+echo "diagnostics CLI: probe and binding-probe ran on pixel and latent tiny models, evaluate ran autoguided on latent models, shape-classifier trained and evaluated, pretrain and evaluate read it, evaluate --seed-offset drew other clips, pretrain recorded --multi-object-share and read each object with --classifier-each-object, and $refused bad inputs were refused (exit status 1; vgbench's model files, 2)"

@@ -18,17 +18,19 @@ import VGFormat
 let args = CommandLine.arguments
 let usage = """
     usage: vgbench [--quick] [--no-train] [--no-pack] [--pack-weights <model.safetensors>] [--hash]
-                   [--runtime <model.vgpk>]
+                   [--runtime <model.vgpk>] [--train-weights <model.safetensors>]
       --quick            fewer repetitions
       --no-train         skip the training-step tables
       --no-pack          skip the packed-model tables
       --pack-weights M   pack these trained weights (not Gaussian ones) in the packed-model tables
       --hash             xxHash64 throughput
       --runtime M        end-to-end generation with a packed model (load, steps, cancel latency)
+      --train-weights M  time the training step at this checkpoint's config, from its weights
+                         (e.g. the shipped base's latent config) instead of the default config
     """
 /// Flags and the options that take a value; anything else is refused before any timing starts.
 let flags: Set<String> = ["--quick", "--no-train", "--no-pack", "--hash"]
-let valued: Set<String> = ["--pack-weights", "--runtime"]
+let valued: Set<String> = ["--pack-weights", "--runtime", "--train-weights"]
 do {
     var i = 1
     while i < args.count {
@@ -44,6 +46,17 @@ do {
             FileHandle.standardError.write(Data("vgbench: unknown argument '\(a)'\n\(usage)\n".utf8)); exit(2)
         }
         i += 1
+    }
+}
+// The model files are opened before any timing: a wrong path or a file that is not a model is a
+// clear error (exit 2), not a crash after minutes of GEMM tables.
+for option in ["--pack-weights", "--train-weights", "--runtime"] {
+    guard let i = args.firstIndex(of: option), i + 1 < args.count else { continue }
+    do {
+        if option == "--runtime" { _ = try LoadedModel(path: args[i + 1], threads: 1) }
+        else { _ = try TrainingCheckpoint.loadWeights(try SafeTensorsFile(contentsOf: URL(fileURLWithPath: args[i + 1]))) }
+    } catch {
+        FileHandle.standardError.write(Data("vgbench: \(option) \(args[i + 1]): \(error)\n".utf8)); exit(2)
     }
 }
 let quick = args.contains("--quick")
@@ -170,12 +183,15 @@ func trainingFlops(_ c: ModelConfig, textTokens l: Int) -> Double {
 
 if !args.contains("--no-train") {
     print("")
-    print("## Training step (default config; one sample per step, or a batch of 8 spread over 2 lanes)")
+    let trainWeights = args.firstIndex(of: "--train-weights").flatMap { $0 + 1 < args.count ? args[$0 + 1] : nil }
+    print("## Training step (" + (trainWeights.map { "config and weights of \($0)" } ?? "default config")
+          + "; one sample per step, or a batch of 8 spread over 2 lanes)")
     print("")
-    let c = ModelConfig()
+    let loaded = try trainWeights.map { try TrainingCheckpoint.loadWeights(try SafeTensorsFile(contentsOf: URL(fileURLWithPath: $0))) }
+    let c = loaded?.0 ?? ModelConfig()
     let textTokens = 16
     let flops = trainingFlops(c, textTokens: textTokens)
-    print("config: \(c.frames)x\(c.height)x\(c.width) clip, \(c.tokens) tokens, D \(c.modelWidth), depth \(c.depth), " +
+    print("config: \(c.frames)x\(c.height)x\(c.width)x\(c.channels) clip, \(c.tokens) tokens, D \(c.modelWidth), depth \(c.depth), " +
           "\(ParameterSet.layout(c).reduce(0) { $0 + $1.shape.reduce(1, *) }) parameters; \(fmt(flops / 1e9, 2)) GFLOP per sample")
     print("")
     print("| threads | samples/s | GFLOP/s | sgemm GFLOP/s (vgrt pool, 512x192x768) | share of sgemm |")
@@ -185,9 +201,10 @@ if !args.contains("--no-train") {
         let ctx = try ComputeContext(threads: threads)
         let params = try ParameterSet(config: c)
         try FlowMatchingTrainer.initialize(params, seed: 1)
-        // Non-zero adaLN / final weights so every branch does real work.
+        // Non-zero adaLN / final weights so every branch does real work (or the checkpoint's trained ones).
         var rng = SeededRandom(seed: 2)
         for n in params.names where n.contains("adaln") || n.hasPrefix("final.linear.weight") { rng.fillGaussian(try params.tensor(n).floats, scale: 0.02) }
+        if let (_, trained) = loaded { for n in params.names { try params.set(n, from: try trained.tensor(n)) } }
         let trainer = try FlowMatchingTrainer(config: c, params: params, optimizer: OptimizerConfig(), context: ctx, seed: 3)
         let clip = try Tensor(zeros: [c.frames, c.height, c.width, c.channels]); rng.fillGaussian(clip.floats, scale: 0.5)
         let sample = TrainingSample(clip: clip, tokens: (0..<textTokens).map { Int32($0 % c.vocabSize) })
