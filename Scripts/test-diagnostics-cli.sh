@@ -131,6 +131,12 @@ e=(pretrain --config "$out/tiny-latent.json" --autoencoder "$ae" --steps 2 --bat
 grep -q '"classifierLoss"' "$out/pre9/train-log.jsonl" || fail "pretrain --classifier-each-object logged no classifier figures"
 grep -q '"eachObject":true' "$out/pre9/options.json" || fail "pretrain --classifier-each-object: not in options.json"
 refuse "needs --classifier" "${p[@]}" --out "$out/pre10" --classifier-each-object
+# --classifier-object-weight: recorded with the term on each object; refused without it, or <= 0.
+"$vgtrain" "${e[@]}" --classifier-each-object --classifier-object-weight 0.3 --out "$out/pre11" > /dev/null 2>&1 \
+    || fail "pretrain --classifier-object-weight failed"
+grep -q '"objectWeight":0.3' "$out/pre11/options.json" || fail "pretrain --classifier-object-weight: not in options.json"
+refuse "needs --classifier-each-object" "${e[@]}" --classifier-object-weight 0.3 --out "$out/pre12"
+refuse "object weight" "${e[@]}" --classifier-each-object --classifier-object-weight 0 --out "$out/pre12"
 # --multi-object-share: recorded in the run's data mix; a resume with another share is refused.
 q=(pretrain --config "$out/tiny-latent.json" --autoencoder "$ae" --batch 2 --web-share 0 --threads 1 --tokenizer-corpus 300)
 "$vgtrain" "${q[@]}" --steps 2 --max-objects 3 --multi-object-share 0.2 --out "$out/pre5" > /dev/null 2>&1 || fail "pretrain --multi-object-share failed"

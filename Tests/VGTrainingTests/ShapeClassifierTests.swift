@@ -273,6 +273,25 @@ final class ShapeClassifierTests: XCTestCase {
         print(String(format: "  each-object classifier-term gradient: worst |error| / allowed = %.2f", worst))
         XCTAssertEqual(try XCTUnwrap(t.classifierTerm!.takeSummary()).frames % 4, 0)
 
+        // γ_o = 3γ: the objects' part of the loss, and of the gradient, three times as large.
+        let t3 = try makeTrainer()
+        t3.classifierTerm = try ClassifierOutlineLoss(classifier: classifier, weight: 0.7, objectWeight: 2.1)
+        XCTAssertEqual(Double(try loss(t3, multi)), Double(flow) + 2.1 * ce, accuracy: 1e-4 * Double(total))
+        let t1 = try makeTrainer()
+        t1.classifierTerm = try ClassifierOutlineLoss(classifier: classifier, weight: 0.7)
+        let t0 = try makeTrainer()
+        for trainer in [t0, t1, t3] { trainer.grads.zero() }
+        _ = try loss(t0, plain, weight: 1); _ = try loss(t1, multi, weight: 1); _ = try loss(t3, multi, weight: 1)
+        for name in ["final.linear.weight", "patch_embed.weight"] {
+            let g0 = try t0.grads.tensor(name).toArray(), g1 = try t1.grads.tensor(name).toArray(), g3 = try t3.grads.tensor(name).toArray()
+            let term1 = zip(g1, g0).map { $0 - $1 }, term3 = zip(g3, g0).map { $0 - $1 }
+            let scale = term1.map { abs($0) }.max()!
+            XCTAssertGreaterThan(scale, 0, name)
+            XCTAssertEqual(zip(term3, term1).map { abs($0 - 3 * $1) }.max()!, 0, accuracy: 1e-4 * scale, name)
+        }
+        XCTAssertThrowsError(try ClassifierOutlineLoss(classifier: classifier, weight: 0.7, objectWeight: 0))
+        XCTAssertThrowsError(try ClassifierOutlineLoss(classifier: classifier, weight: 0.7, objectWeight: .infinity))
+
         // A window of ones is the whole-frame reading of a single-object sample with that label.
         let ones = try Tensor(zeros: [4, 8, 8]); for i in 0..<ones.count { ones.floats[i] = 1 }
         var whole = plain
@@ -328,6 +347,18 @@ final class ShapeClassifierTests: XCTestCase {
         XCTAssertFalse(String(decoding: try JSONEncoder().encode(o), as: UTF8.self).contains("eachObject"))
         o.classifierTerm?.eachObject = true
         XCTAssertEqual(try JSONDecoder().decode(PretrainOptions.self, from: try JSONEncoder().encode(o)).classifierTerm?.eachObject, true)
+        // objectWeight likewise; it needs the term on each object, finite and > 0.
+        XCTAssertFalse(String(decoding: try JSONEncoder().encode(o.classifierTerm), as: UTF8.self).contains("objectWeight"))
+        o.classifierTerm?.objectWeight = 0.3
+        XCTAssertNoThrow(try o.validate())
+        XCTAssertEqual(try JSONDecoder().decode(PretrainOptions.self, from: try JSONEncoder().encode(o)).classifierTerm?.objectWeight, 0.3)
+        for bad: Float in [0, -1, .nan] {
+            o.classifierTerm?.objectWeight = bad
+            XCTAssertThrowsError(try o.validate(), "\(bad)")
+        }
+        o.classifierTerm?.objectWeight = 0.3; o.classifierTerm?.eachObject = nil
+        XCTAssertThrowsError(try o.validate())
+        o.classifierTerm?.objectWeight = nil; o.classifierTerm?.eachObject = true
         for bad in [ClassifierTermOptions(file: "", weight: 0.1), ClassifierTermOptions(file: "c", weight: -1),
                     ClassifierTermOptions(file: "c", weight: 0.1, maxLevel: 1.5)] {
             o.classifierTerm = bad

@@ -60,6 +60,9 @@ public final class ClassifierOutlineLoss: @unchecked Sendable {
     public let weight: Float
     /// Highest noise level that gets the term, e.g. 1 (every level).
     public let maxLevel: Float
+    /// γ_o, the weight of the term on each object of a multi-object scene (the mean over its
+    /// objects), e.g. 0.3; γ by default.
+    public let objectWeight: Float
 
     /// The term's figures over some samples.
     public struct Summary: Sendable, Equatable {
@@ -73,11 +76,12 @@ public final class ClassifierOutlineLoss: @unchecked Sendable {
     var sum = (loss: 0.0, correct: 0, frames: 0, correctHigh: 0, framesHigh: 0)
 
     /// - Throws: `ModelError.badInput` for a weight or level that is not finite and positive.
-    public init(classifier: LatentShapeClassifier, weight: Float, maxLevel: Float = 1) throws {
-        guard weight.isFinite, weight > 0, maxLevel.isFinite, maxLevel > 0 else {
-            throw ModelError.badInput("classifier term: weight \(weight) and highest level \(maxLevel) must be finite and > 0")
+    public init(classifier: LatentShapeClassifier, weight: Float, maxLevel: Float = 1, objectWeight: Float? = nil) throws {
+        let objectWeight = objectWeight ?? weight
+        guard weight.isFinite, weight > 0, maxLevel.isFinite, maxLevel > 0, objectWeight.isFinite, objectWeight > 0 else {
+            throw ModelError.badInput("classifier term: weights \(weight), \(objectWeight) and highest level \(maxLevel) must be finite and > 0")
         }
-        self.classifier = classifier; self.weight = weight; self.maxLevel = maxLevel
+        self.classifier = classifier; self.weight = weight; self.maxLevel = maxLevel; self.objectWeight = objectWeight
     }
 
     /// Whether the classifier reads clips of `config`'s latent grid.
@@ -97,13 +101,14 @@ public final class ClassifierOutlineLoss: @unchecked Sendable {
     }
 
     /// The term on each object of a multi-object scene: the mean over `objects` of each one's clip
-    /// mean frame cross-entropy, read through its window; the gradient likewise (`scale` times γ
-    /// times, into `dOutput`). Returns γ times that mean (0 above `maxLevel` or without objects).
+    /// mean frame cross-entropy, read through its window; the gradient likewise (`scale` times γ_o
+    /// times, into `dOutput`). Returns γ_o times that mean (0 above `maxLevel` or without objects).
     /// - Throws: `ModelError.badInput` for a window or context that does not fit the model's clip.
     func add(output: Tensor, objects: [Object], level s: Float, scale: Float, model: VideoDiT, ctx: ComputeContext,
              into dOutput: Tensor) throws -> Float {
         guard s <= maxLevel, !objects.isEmpty else { return 0 }
-        let share = 1 / Float(objects.count)
+        // Each reading below is weighted by γ; the share carries γ_o / γ (1 unless set) and the mean.
+        let share = objectWeight / weight / Float(objects.count)
         var total: Float = 0
         for o in objects {
             total += share * (try add(output: output, label: o.label, object: o, level: s, scale: scale * share,

@@ -84,13 +84,21 @@ public struct ClassifierTermOptions: Codable, Equatable, Sendable {
     /// Whether multi-object scenes get the term on each object (`ClassifierOutlineLoss.Object`); nil
     /// or false: single-object scenes only (absent from the options files of the runs before it).
     public var eachObject: Bool?
-    public init(file: String, weight: Float, maxLevel: Float = 1, eachObject: Bool? = nil) {
-        self.file = file; self.weight = weight; self.maxLevel = maxLevel; self.eachObject = eachObject
+    /// γ_o, the weight of the term on each object (`ClassifierOutlineLoss.objectWeight`); nil = γ
+    /// (absent from the options files of the runs before it).
+    public var objectWeight: Float?
+    public init(file: String, weight: Float, maxLevel: Float = 1, eachObject: Bool? = nil, objectWeight: Float? = nil) {
+        self.file = file; self.weight = weight; self.maxLevel = maxLevel; self.eachObject = eachObject; self.objectWeight = objectWeight
     }
 
     public func validate() throws {
         guard !file.isEmpty, weight.isFinite, weight > 0, maxLevel.isFinite, maxLevel > 0, maxLevel <= 1 else {
             throw ModelError.invalidConfig("pretrain options: the classifier term needs a file, a finite weight > 0 and a highest level in (0, 1]")
+        }
+        if let w = objectWeight {
+            guard w.isFinite, w > 0, eachObject == true else {
+                throw ModelError.invalidConfig("pretrain options: the classifier term's object weight must be finite and > 0, and needs the term on each object")
+            }
         }
     }
 }
@@ -398,7 +406,7 @@ public final class Pretrainer {
             do { classifier = try LatentShapeClassifier.load(URL(fileURLWithPath: t.file)) } catch {
                 throw ModelError.invalidConfig("classifier term: \(t.file): \(error)")
             }
-            let term = try ClassifierOutlineLoss(classifier: classifier, weight: t.weight, maxLevel: t.maxLevel)
+            let term = try ClassifierOutlineLoss(classifier: classifier, weight: t.weight, maxLevel: t.maxLevel, objectWeight: t.objectWeight)
             try term.check(c)
             trainer.classifierTerm = term
         }

@@ -214,6 +214,7 @@ struct Pretrain: ParsableCommand {
     @Option(help: "γ, the classifier term's weight (0 = off).") var classifierWeight: Float = 0
     @Option(help: "Highest noise level that gets the classifier term.") var classifierMaxLevel: Float = 1
     @Flag(help: "The classifier term also reads each object of a multi-object scene with a detailed caption: x̂0 in a window around the object, the object alone on the background outside it (needs --classifier).") var classifierEachObject = false
+    @Option(help: "γ_o, the classifier term's weight on each object of a multi-object scene (default: --classifier-weight; needs --classifier-each-object).") var classifierObjectWeight: Float?
     @Option(help: "Weight of the token mask head's loss: a linear head on the last block's output gives each token's clean object mask at pixel resolution, its binary cross-entropy times this weight joins the loss (0 = no head; training only, exports drop it).") var maskHeadWeight: Float = 0
 
     func run() throws {
@@ -235,10 +236,12 @@ struct Pretrain: ParsableCommand {
         case (nil, 0): break
         case (let file?, let w) where w != 0:
             guard autoencoder != nil else { throw CLIError("--classifier reads latent frames: give --autoencoder too") }
-            o.classifierTerm = ClassifierTermOptions(file: file, weight: w, maxLevel: classifierMaxLevel, eachObject: classifierEachObject ? true : nil)
+            o.classifierTerm = ClassifierTermOptions(file: file, weight: w, maxLevel: classifierMaxLevel, eachObject: classifierEachObject ? true : nil,
+                                                  objectWeight: classifierObjectWeight)
         default: throw CLIError("--classifier and --classifier-weight go together (a file and a weight > 0)")
         }
         guard !classifierEachObject || o.classifierTerm != nil else { throw CLIError("--classifier-each-object needs --classifier and --classifier-weight") }
+        guard classifierObjectWeight == nil || classifierEachObject else { throw CLIError("--classifier-object-weight needs --classifier-each-object") }
         if rolloutShare != 0 {
             let levels = try parseRange(rolloutLevels, option: "--rollout-levels", within: 0...1)
             o.rollout = RolloutInputs(share: rolloutShare, start: rolloutFrom, lowest: levels.lowerBound, highest: levels.upperBound, steps: rolloutSteps)
