@@ -49,12 +49,14 @@ do {
     }
 }
 // The model files are opened before any timing: a wrong path or a file that is not a model is a
-// clear error (exit 2), not a crash after minutes of GEMM tables.
+// clear error (exit 2), not a crash after minutes of GEMM tables. The checkpoints stay loaded for the
+// tables that use them.
+var checkpoints: [String: (ModelConfig, ParameterSet)] = [:]
 for option in ["--pack-weights", "--train-weights", "--runtime"] {
     guard let i = args.firstIndex(of: option), i + 1 < args.count else { continue }
     do {
         if option == "--runtime" { _ = try LoadedModel(path: args[i + 1], threads: 1) }
-        else { _ = try TrainingCheckpoint.loadWeights(try SafeTensorsFile(contentsOf: URL(fileURLWithPath: args[i + 1]))) }
+        else { checkpoints[option] = try TrainingCheckpoint.loadWeights(try SafeTensorsFile(contentsOf: URL(fileURLWithPath: args[i + 1]))) }
     } catch {
         FileHandle.standardError.write(Data("vgbench: \(option) \(args[i + 1]): \(error)\n".utf8)); exit(2)
     }
@@ -187,7 +189,7 @@ if !args.contains("--no-train") {
     print("## Training step (" + (trainWeights.map { "config and weights of \($0)" } ?? "default config")
           + "; one sample per step, or a batch of 8 spread over 2 lanes)")
     print("")
-    let loaded = try trainWeights.map { try TrainingCheckpoint.loadWeights(try SafeTensorsFile(contentsOf: URL(fileURLWithPath: $0))) }
+    let loaded = checkpoints["--train-weights"]
     let c = loaded?.0 ?? ModelConfig()
     let textTokens = 16
     let flops = trainingFlops(c, textTokens: textTokens)
@@ -236,7 +238,7 @@ if !args.contains("--no-pack") {
     for n in params.names where n.hasSuffix("norm1.weight") || n.hasSuffix("norm2.weight") || n.hasSuffix("norm.weight") {
         try params.tensor(n).fill(1)
     }
-    if let packWeights { (c, params) = try TrainingCheckpoint.loadWeights(try SafeTensorsFile(contentsOf: URL(fileURLWithPath: packWeights))) }
+    if let packed = checkpoints["--pack-weights"] { (c, params) = packed }
     let ctx = try ComputeContext(threads: 1)
     let clip = try Tensor(zeros: [c.frames, c.height, c.width, c.channels]); prng.fillGaussian(clip.floats)   // pixels, or a latent model's latents
     let tokens: [Int32] = [1, 40, 77, 300, 12, 9, 2]

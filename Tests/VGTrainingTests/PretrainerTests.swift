@@ -616,3 +616,17 @@ final class NoiseLevelDistributionTests: XCTestCase {
 
 import VGFormat
 func VGFormatFile(_ url: URL) throws -> SafeTensorsFile { try SafeTensorsFile(contentsOf: url) }
+
+final class ProcessAllocatorTests: XCTestCase {
+    /// On glibc the settings are found and taken (the lookup of `mallopt` by name works); allocating
+    /// and freeing a large buffer afterwards still works.
+    func testAllocatorTakesTheSettings() throws {
+        #if canImport(Glibc)
+        XCTAssertTrue(ProcessAllocator.keepFreedMemoryForReuse())
+        #endif
+        let buffer = UnsafeMutableRawPointer.allocate(byteCount: 64 << 20, alignment: 64)
+        buffer.initializeMemory(as: UInt8.self, repeating: 7, count: 64 << 20)
+        XCTAssertEqual(buffer.load(fromByteOffset: (64 << 20) - 1, as: UInt8.self), 7)
+        buffer.deallocate()
+    }
+}

@@ -6,6 +6,8 @@ import VGText
 
 /// Where training examples come from: the i-th clip (written into `clip`, [F, H, W, 3] in [-1, 1]) and
 /// its caption. Index-addressable, so a run can resume at any position and reproduce it exactly.
+/// Every answer depends on the example index alone, and the methods are called for different
+/// examples from several threads at once (`BatchBuilder`), so a source keeps no mutable state.
 public protocol CaptionedClipSource: Sendable {
     func example(_ index: Int, into clip: Tensor) throws -> String
     /// Writes where example `index`'s objects are (`[F, H, W]` coverage in [0, 1]) into `coverage`;

@@ -1,8 +1,5 @@
 #if canImport(Glibc)
-// glibc's `int mallopt(int param, int value)` (malloc.h, which the Glibc module does not export);
-// M_TRIM_THRESHOLD is -1 and M_MMAP_THRESHOLD -3 in glibc's ABI.
-@_silgen_name("mallopt") private func glibcMallopt(_ param: Int32, _ value: Int32) -> Int32
-private let mTrimThreshold: Int32 = -1, mMmapThreshold: Int32 = -3
+import Glibc
 #endif
 
 /// The C allocator's settings for a training process.
@@ -14,14 +11,21 @@ private let mTrimThreshold: Int32 = -1, mMmapThreshold: Int32 = -3
 /// time in 40 steps. Raising the threshold to 256 MiB and the trim threshold to 1 GiB keeps freed
 /// memory in the heap for the next request (docs/BENCHMARKS.md, "Training the shipped base's recipe").
 ///
-/// Process-wide, so only executables call it (`vgtrain`, `vgbench`), never the library.
+/// Process-wide, so only executables call it (`vgtrain`), never the library.
 public enum ProcessAllocator {
-    /// Applies the settings; returns whether the allocator took them (false off glibc).
+    /// Applies the settings; returns whether the allocator took them (false where there is no
+    /// glibc `mallopt`).
     @discardableResult
     public static func keepFreedMemoryForReuse() -> Bool {
         #if canImport(Glibc)
+        // `int mallopt(int, int)` is in malloc.h, which the Glibc module does not export: looked up
+        // by name and called through a C function pointer. glibc's ABI: M_TRIM_THRESHOLD -1,
+        // M_MMAP_THRESHOLD -3.
+        typealias Mallopt = @convention(c) (Int32, Int32) -> Int32
+        guard let process = dlopen(nil, RTLD_NOW), let symbol = dlsym(process, "mallopt") else { return false }
+        let mallopt = unsafeBitCast(symbol, to: Mallopt.self)
         // Order matters: the mmap threshold first (setting either turns glibc's own adjustment off).
-        return glibcMallopt(mMmapThreshold, 256 << 20) == 1 && glibcMallopt(mTrimThreshold, 1 << 30) == 1
+        return mallopt(-3, 256 << 20) == 1 && mallopt(-1, 1 << 30) == 1
         #else
         return false
         #endif
